@@ -97,7 +97,6 @@ def build_parser() -> argparse.ArgumentParser:
             "OpenMIC-2018's VGGish embeddings and a spectrogram CNN on log-mel spectrograms, "
             "evaluate all on the official split01 test split, and write an HTML report."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         argument_default=argparse.SUPPRESS,
     )
     p.add_argument("--config", metavar="FILE", help="TOML file with any of these settings (flags win)")
@@ -281,12 +280,7 @@ def resolve_dataset(s: Settings, cache: StageCache) -> tuple[Path, str]:
         root = download_openmic(Path(s.download))
         return root, f"downloaded OpenMIC-2018 into {root}"
     if s.data is not None:
-        root = Path(s.data).expanduser()
-        if not root.is_dir():
-            raise SettingsError(
-                f"--data {root} is not a folder. Point it at the unpacked openmic-2018 folder, "
-                "fetch the dataset with --download, or try the toolkit on the demo set with --demo."
-            )
+        root = check_data_folder(s)
         return root, f"dataset from --data {root}"
     if not s.demo:
         for candidate, why in (
@@ -296,6 +290,16 @@ def resolve_dataset(s: Settings, cache: StageCache) -> tuple[Path, str]:
             if candidate and Path(candidate).is_dir():
                 return Path(candidate), f"dataset found at {why} = {candidate}"
     return make_demo_set(s, cache)
+
+
+def check_data_folder(s: Settings) -> Path:
+    root = Path(s.data).expanduser()
+    if not root.is_dir():
+        raise SettingsError(
+            f"--data {root} is not a folder. Point it at the unpacked openmic-2018 folder, "
+            "fetch the dataset with --download, or try the toolkit on the demo set with --demo."
+        )
+    return root
 
 
 def make_demo_set(s: Settings, cache: StageCache) -> tuple[Path, str]:
@@ -493,11 +497,12 @@ def run(s: Settings) -> int:
     import numpy as np
 
     from features import DatasetError
-    from reports import build_report, write_predictions
 
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     cache = check_writable_cache(s)
+    if s.data is not None:
+        check_data_folder(s)
     source_hint = "openmic" if (s.data or s.download or (not s.demo and _real_data_present())) else "demo"
     run_dir = prepare_run_dir(s, source_hint)
     setup_logging(run_dir)
@@ -553,12 +558,14 @@ def run(s: Settings) -> int:
         model.save(cnn_dir)
         models["cnn"] = _model_info("cnn", model, seconds, infer, reused, cnn_dir)
 
+    from reports import build_report, write_predictions
+
     yt, ym = data.labels(test_idx)
     write_predictions(run_dir / "predictions.npz", ds.sample_key[test_idx], data.classes, yt, ym, probas)
     _write_label_stats(data, run_dir)
     timings["total_before_report_s"] = time.perf_counter() - t0
     run_info = {
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "seed": s.seed,
         "settings": dataclasses.asdict(s),
         "dataset": _dataset_info(data, root, source, skipped),
@@ -612,9 +619,9 @@ def _dataset_info(data: Data, root: Path, source: str, skipped: dict[str, str]) 
         "root": str(root),
         "description": description,
         "embedding": embedding,
-        "n_train": int(len(data.fit_idx)),
-        "n_val": int(len(data.val_idx)),
-        "n_test": int(len(data.test_idx)),
+        "n_train": len(data.fit_idx),
+        "n_val": len(data.val_idx),
+        "n_test": len(data.test_idx),
         "instruments": list(data.classes),
         "skipped_clips": skipped,
         "label_rule": "target = Y_true >= 0.5 on observed pairs (Y_mask) only",

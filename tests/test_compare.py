@@ -1,0 +1,106 @@
+"""compare.py: settings, errors before work starts (fast tests; the end-to-end run is in test_e2e.py)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+import compare
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_defaults_cover_all_models_and_instruments():
+    s = compare.parse_settings([])
+    assert s.models == ("lr", "xgb", "rf", "cnn")
+    assert s.instruments is None
+    assert s.seed == 0 and not s.quick and not s.no_cache
+
+
+def test_flags_override_config_file(tmp_path):
+    cfg = tmp_path / "run.toml"
+    cfg.write_text('models = ["lr", "rf"]\nseed = 7\ninstruments = "trumpet,violin"\nquick = true\n')
+    s = compare.parse_settings(["--config", str(cfg), "--seed", "3"])
+    assert s.models == ("lr", "rf")
+    assert s.instruments == ("trumpet", "violin")
+    assert s.quick is True
+    assert s.seed == 3  # the flag wins over the file
+
+
+def test_settings_round_trip_through_toml(tmp_path):
+    s = compare.parse_settings(["--models", "lr,xgb", "--instruments", "trumpet", "--epochs", "4"])
+    text = s.to_toml()
+    cfg = tmp_path / "settings.toml"
+    cfg.write_text(text)
+    assert tomllib.loads(text)["models"] == ["lr", "xgb"]
+    assert compare.parse_settings(["--config", str(cfg)]) == s
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--models", "lr,svm"], "valid models: lr, xgb, rf, cnn"),
+        (["--instruments", "trumpet,kazoo"], "kazoo"),
+        (["--instruments", "trumpet,kazoo"], "valid instruments: accordion, banjo"),
+        (["--epochs", "0"], "--epochs must be at least 1"),
+        (["--demo", "--data", "x"], "choose one of --data, --download and --demo"),
+    ],
+)
+def test_bad_settings_are_refused_with_the_valid_choices(argv, expected):
+    with pytest.raises(compare.SettingsError, match=expected):
+        compare.parse_settings(argv)
+
+
+def test_unknown_config_key_names_the_file(tmp_path):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("modles = ['lr']\n")
+    with pytest.raises(compare.SettingsError, match="modles"):
+        compare.parse_settings(["--config", str(cfg)])
+
+
+def _run(args, cwd, **env):
+    return subprocess.run(
+        [sys.executable, str(ROOT / "compare.py"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**__import__("os").environ, **env},
+    )
+
+
+def test_missing_data_folder_offers_the_ways_forward(tmp_path):
+    res = _run(["--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run")], tmp_path,
+               OPENMIC_COMPARE_CACHE=str(tmp_path / "cache"))
+    assert res.returncode == 2
+    for hint in ("nowhere", "--download", "--demo"):
+        assert hint in res.stderr
+
+
+def test_unwritable_output_folder_is_refused_before_work(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    res = _run(["--demo", "--out", str(blocker / "run")], tmp_path,
+               OPENMIC_COMPARE_CACHE=str(tmp_path / "cache"))
+    assert res.returncode == 2
+    assert "cannot write to the output folder" in res.stderr and "--out" in res.stderr
+    assert not (tmp_path / "cache" / "demo").exists()  # nothing was generated
+
+
+def test_unknown_model_exits_2_listing_valid_ones(tmp_path):
+    res = _run(["--models", "lr,bert"], tmp_path)
+    assert res.returncode == 2
+    assert "bert" in res.stderr and "lr, xgb, rf, cnn" in res.stderr
+
+
+def test_help_explains_every_flag_with_its_default():
+    res = _run(["--help"], ROOT)
+    assert res.returncode == 0
+    for flag in ("--data", "--download", "--demo", "--demo-size", "--models", "--instruments",
+                 "--quick", "--epochs", "--seed", "--jobs", "--out", "--no-cache", "--config"):
+        assert flag in res.stdout
+    assert "default" in res.stdout
