@@ -1,0 +1,570 @@
+"""OpenMIC-2018 in, validated arrays out.
+
+`load(root)` reads a release folder (or a generated demo set in the same layout) into an `OpenMIC`
+record: VGGish features `X`, partial labels `Y_true`/`Y_mask`, the official artist-conditional
+split, artist ids and audio paths. Everything is checked on the way in; a bad file raises
+`DatasetError` naming the file and the fix. Nothing is ever written into the dataset folder.
+
+Label rule (the official baseline's): for class k, only clips with ``Y_mask[:, k]`` have a target,
+and that target is ``Y_true[:, k] >= 0.5``. ``Y_mask`` only says annotators were asked; it is never a
+target, and unobserved pairs are never negatives. Observed relevances lie in [0, 0.25] or [0.75, 1],
+so the rule matters only for exact 0.5 ties, which `OpenMIC.ties` counts.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+from joblib import Parallel, delayed
+
+from features.errors import DatasetError, ParameterError
+
+CLASSES: tuple[str, ...] = (
+    "accordion", "banjo", "bass", "cello", "clarinet", "cymbals", "drums", "flute", "guitar",
+    "mallet_percussion", "mandolin", "organ", "piano", "saxophone", "synthesizer", "trombone",
+    "trumpet", "ukulele", "violin", "voice",
+)  # fmt: skip
+DATASET_DIRNAME = "openmic-2018"
+NPZ_NAME = "openmic-2018.npz"
+CLASS_MAP_NAME = "class-map.json"
+METADATA_NAME = "openmic-2018-metadata.csv"
+DEMO_NAME = "demo.json"
+# The first name is the one shipped; the second is the one the archive's README gives.
+PARTITION_NAMES = {
+    "train": ("split01_train.csv", "train01.txt"),
+    "test": ("split01_test.csv", "test01.txt"),
+}
+N_FRAMES = 10  # VGGish rows per clip, one per 0.96 s
+N_EMBEDDING = 128
+TARGET_THRESHOLD = 0.5
+TARGET_RULE = "Y_true >= 0.5 on observed (Y_mask) pairs only"
+UNOBSERVED_VALUE = 0.5
+MAX_REFINE_SWEEPS = 10  # of the validation split's group selection; it converges in a few
+CLIP_DURATION_S = 10.0
+CLIP_DURATION_TOLERANCE_S = 0.01  # as the release's verify_dataset.py
+# Errata: FMA tracks whose source audio was corrupted upstream.
+KNOWN_CORRUPT_TRACK_IDS: frozenset[str] = frozenset({
+    "071826", "071827", "087435", "095253", "095259",
+    "095263", "102144", "113025", "113604", "138485",
+})  # fmt: skip
+FIX_HINT = (
+    "re-download it with `python compare.py --download` (or features.download.download_openmic)"
+)
+
+
+@dataclass(frozen=True, eq=False)
+class OpenMIC:
+    """The OpenMIC-2018 arrays, split and metadata, as returned by `load`.
+
+    Attributes
+    ----------
+    root : Path
+        The dataset folder.
+    sample_key : np.ndarray [shape=(n,), dtype=str]
+        Clip keys ``{track:06d}_{start_ms}``, sorted; row i of every array belongs to key i.
+    X : np.ndarray [shape=(n, 10, 128), integer]
+        Quantised VGGish embeddings as stored (int64 in the release), values 0..255.
+    Y_true : np.ndarray [shape=(n, 20), float64]
+        Aggregated relevance in [0, 1]; exactly 0.5 where unobserved.
+    Y_mask : np.ndarray [shape=(n, 20), bool]
+        True where the (clip, class) pair was annotated. Never a target.
+    classes : tuple of str
+        Class names in class-map order (equal to `CLASSES`).
+    train_idx, test_idx : np.ndarray [shape=(n_train,), (n_test,), int64]
+        Sorted row indices of the official split01 partitions.
+    artist_id : np.ndarray [shape=(n,), int64]
+        FMA artist id from the metadata file, -1 where it has none.
+    audio_path : np.ndarray [shape=(n,), object]
+        `Path` of ``audio/NNN/<key>.ogg`` for each clip (the file may be missing).
+    demo : dict or None
+        Contents of ``demo.json`` when the folder is a generated demo set.
+
+    All arrays are read-only; copy them before modifying.
+    """
+
+    root: Path
+    sample_key: np.ndarray
+    X: np.ndarray
+    Y_true: np.ndarray
+    Y_mask: np.ndarray
+    classes: tuple[str, ...]
+    train_idx: np.ndarray
+    test_idx: np.ndarray
+    artist_id: np.ndarray
+    audio_path: np.ndarray
+    demo: dict | None = None
+
+    def class_index(self, k: int | str) -> int:
+        """Column of class `k`, given as an index (0..19) or a name (``"trumpet"``)."""
+        if isinstance(k, str):
+            if k not in self.classes:
+                raise ParameterError(f"unknown class given k={k!r}; expected one of {self.classes}")
+            return self.classes.index(k)
+        if isinstance(k, (int, np.integer)) and 0 <= k < len(self.classes):
+            return int(k)
+        raise ParameterError(
+            f"class index out of range: given k={k!r}, expected 0..{len(self.classes) - 1}"
+        )
+
+    def targets(
+        self, k: int | str, rows: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Observed rows of class `k` and their binary targets (``Y_true >= 0.5``).
+
+        Parameters
+        ----------
+        k : int or str
+            Class index or name.
+        rows : np.ndarray [shape=(m,), int] or None
+            Row indices to draw from (e.g. ``train_idx``); all rows when None.
+
+        Returns
+        -------
+        idx : np.ndarray [shape=(n_observed,), int64]
+            The rows of `rows` (indices into the arrays) where ``Y_mask[:, k]`` is True.
+        y : np.ndarray [shape=(n_observed,), bool]
+            ``Y_true[idx, k] >= 0.5``.
+
+        Examples
+        --------
+        >>> idx, y = ds.targets("trumpet", ds.train_idx)
+        >>> X_fit, y_fit = ds.X[idx].mean(axis=1), y
+        """
+        col = self.class_index(k)
+        rows = _check_rows(rows, len(self.sample_key))
+        idx = rows[self.Y_mask[rows, col]]
+        return idx, self.Y_true[idx, col] >= TARGET_THRESHOLD
+
+    def ties(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """Per-class count of observed pairs whose relevance is exactly 0.5.
+
+        The rule ``Y_true >= 0.5`` counts them as positive (``> 0.5`` would not).
+
+        Returns
+        -------
+        np.ndarray [shape=(20,), int64]
+        """
+        rows = _check_rows(rows, len(self.sample_key))
+        tie = self.Y_mask[rows] & (self.Y_true[rows] == TARGET_THRESHOLD)
+        return tie.sum(axis=0).astype(np.int64)
+
+    def validation_split(
+        self, *, fraction: float = 0.15, seed: int = 0
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Carve a validation set out of ``train_idx``, grouped by artist.
+
+        No artist has clips on both sides; clips without an artist (-1) are groups of their own.
+        Artist groups are visited in a seeded random order and each joins the validation side when
+        that brings the side's counts closer to `fraction` of the train split's counts: clips, and
+        per class the observed positives and observed negatives (a chi-square-like distance).
+        This stratifies all 20 classes jointly as far as the groups allow.
+
+        Parameters
+        ----------
+        fraction : float
+            Target share of ``train_idx`` in the validation set, in (0, 1).
+        seed : int
+            Seed of the group order; the split is deterministic for a seed.
+
+        Returns
+        -------
+        fit_idx, val_idx : np.ndarray [shape=(n_fit,), (n_val,), int64]
+            Sorted, disjoint row indices whose union is ``train_idx``.
+        """
+        if not 0.0 < fraction < 1.0:
+            raise ParameterError(f"fraction must lie in (0, 1): given fraction={fraction!r}")
+        rows = self.train_idx
+        if len(rows) < 2:
+            raise ParameterError(f"cannot carve a validation set from {len(rows)} train clips")
+        observed = self.Y_mask[rows]
+        positive = observed & (self.Y_true[rows] >= TARGET_THRESHOLD)
+        stats = np.column_stack([np.ones(len(rows)), positive, observed & ~positive])
+        groups = np.where(
+            self.artist_id[rows] >= 0, self.artist_id[rows], -2 - np.arange(len(rows))
+        )
+        in_val = _greedy_group_selection(groups, stats, fraction, seed)
+        if not in_val.any() or in_val.all():
+            raise ParameterError(
+                f"cannot carve fraction={fraction} of {len(rows)} train clips in "
+                f"{len(np.unique(groups))} artist groups into two non-empty sides"
+            )
+        return rows[~in_val], rows[in_val]
+
+
+def _check_rows(rows: np.ndarray | None, n: int) -> np.ndarray:
+    """`rows` as int64 row indices into arrays of length `n` (all rows when None)."""
+    if rows is None:
+        return np.arange(n, dtype=np.int64)
+    rows = np.asarray(rows)
+    if rows.ndim != 1 or (rows.size and rows.dtype.kind not in "iu"):
+        raise ParameterError(
+            f"rows must be a 1-d integer array: given rows.shape={rows.shape}, dtype={rows.dtype}"
+        )
+    if rows.size and (rows.min() < 0 or rows.max() >= n):
+        raise ParameterError(
+            f"rows out of range 0..{n - 1}: given min={rows.min()}, max={rows.max()}"
+        )
+    return rows.astype(np.int64, copy=False)
+
+
+def _greedy_group_selection(
+    groups: np.ndarray, stats: np.ndarray, fraction: float, seed: int
+) -> np.ndarray:
+    """Mask of rows whose group was picked so that picked stats approach ``fraction * total``.
+
+    Greedy in a seeded random group order, then refinement sweeps that toggle one group at a time
+    while that lowers ``sum(weight * (target - picked)**2)``, ``weight = 1 / target`` (a
+    chi-square-like distance), until a sweep changes nothing (at most `MAX_REFINE_SWEEPS`).
+    """
+    _, inverse = np.unique(groups, return_inverse=True)
+    group_stats = np.zeros((inverse.max() + 1, stats.shape[1]))
+    np.add.at(group_stats, inverse, stats)
+    target = fraction * stats.sum(axis=0)
+    weight = 1.0 / np.maximum(target, 1.0)
+    current = np.zeros_like(target)
+    picked = np.zeros(len(group_stats), dtype=bool)
+    order = np.random.default_rng(seed).permutation(len(group_stats))
+    for _ in range(MAX_REFINE_SWEEPS):
+        changed = False
+        for g in order:
+            s = group_stats[g] if not picked[g] else -group_stats[g]
+            # Change of the cost when s is added to (or, negated, removed from) the picked side.
+            if np.dot(weight, s * s - 2.0 * s * (target - current)) < 0.0:
+                current += s
+                picked[g] = not picked[g]
+                changed = True
+        if not changed:
+            break
+    return picked[inverse]
+
+
+def load(root: str | Path) -> OpenMIC:
+    """Read and validate an OpenMIC-2018 folder.
+
+    Parameters
+    ----------
+    root : str or Path
+        The ``openmic-2018`` folder, or a folder that contains it.
+
+    Returns
+    -------
+    OpenMIC
+
+    Raises
+    ------
+    DatasetError
+        A file is missing, unreadable or inconsistent; the message names it and the fix.
+
+    Examples
+    --------
+    >>> ds = load("openmic-2018")
+    >>> ds.X.shape, len(ds.train_idx), len(ds.test_idx)
+    ((20000, 10, 128), 14915, 5085)
+    """
+    root = _resolve_root(Path(root))
+    classes = _read_class_map(root / CLASS_MAP_NAME)
+    keys, X, Y_true, Y_mask = _read_npz(root / NPZ_NAME, len(classes))
+    train_idx, test_idx = _read_partitions(root / "partitions", keys)
+    arrays = dict(
+        sample_key=keys,
+        X=X,
+        Y_true=Y_true,
+        Y_mask=Y_mask,
+        train_idx=train_idx,
+        test_idx=test_idx,
+        artist_id=_read_artist_ids(root / METADATA_NAME, keys),
+        audio_path=np.array(
+            [root / "audio" / key[:3] / f"{key}.ogg" for key in keys.tolist()], dtype=object
+        ),
+    )
+    for a in arrays.values():
+        a.setflags(write=False)
+    return OpenMIC(root=root, classes=classes, demo=_read_demo(root / DEMO_NAME), **arrays)
+
+
+def _resolve_root(root: Path) -> Path:
+    if not (root / NPZ_NAME).is_file() and (root / DATASET_DIRNAME / NPZ_NAME).is_file():
+        return root / DATASET_DIRNAME
+    if not root.is_dir():
+        raise DatasetError(
+            f"no OpenMIC-2018 folder at {root}: download it with `python compare.py --download`"
+        )
+    return root
+
+
+def _read_json(path: Path) -> object:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DatasetError(f"missing {path}: {FIX_HINT}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DatasetError(f"cannot read {path} ({err}): {FIX_HINT}") from err
+
+
+def _read_class_map(path: Path) -> tuple[str, ...]:
+    mapping = _read_json(path)
+    columns = list(mapping.values()) if isinstance(mapping, dict) else []
+    if (
+        not columns
+        or not all(type(c) is int for c in columns)
+        or sorted(columns) != list(range(len(columns)))
+    ):
+        raise DatasetError(
+            f"{path} must map each class name to a distinct column 0..n-1: {FIX_HINT}"
+        )
+    classes = tuple(sorted(mapping, key=mapping.__getitem__))
+    if classes != CLASSES:
+        raise DatasetError(
+            f"{path} lists classes {classes}, expected the 20 OpenMIC classes {CLASSES}: {FIX_HINT}"
+        )
+    return classes
+
+
+_NPZ_READ_ERRORS = (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error, KeyError)
+
+
+def _npz_array(path: Path, name: str, *, allow_pickle: bool = False) -> np.ndarray:
+    """One array of an npz file; a missing, corrupt or pickled member is a DatasetError."""
+    try:
+        npz = np.load(path, allow_pickle=allow_pickle)
+        if not isinstance(npz, np.lib.npyio.NpzFile):
+            raise DatasetError(f"{path} is not an .npz archive: {FIX_HINT}")
+        with npz:
+            if name not in npz.files:
+                raise DatasetError(
+                    f"{path} has no array {name!r} (it holds {npz.files}): {FIX_HINT}"
+                )
+            return npz[name]
+    except FileNotFoundError:
+        raise DatasetError(f"missing {path}: {FIX_HINT}") from None
+    except DatasetError:
+        raise
+    except _NPZ_READ_ERRORS as err:
+        raise DatasetError(
+            f"cannot read array {name!r} of {path}, the file looks truncated or corrupt ({err}): {FIX_HINT}"
+        ) from err
+
+
+def _read_npz(path: Path, n_classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    X, Y_true, Y_mask = (_npz_array(path, name) for name in ("X", "Y_true", "Y_mask"))
+    keys = _npz_array(path, "sample_key", allow_pickle=True)
+
+    def bad(what: str) -> DatasetError:
+        return DatasetError(f"{path}: {what}: {FIX_HINT}")
+
+    if keys.ndim != 1 or not (
+        keys.dtype.kind == "U" or all(isinstance(k, str) for k in keys.tolist())
+    ):
+        raise bad(
+            f"sample_key must be a 1-d array of str, got shape {keys.shape} dtype {keys.dtype}"
+        )
+    keys = keys.astype(str)
+    n = len(keys)
+    if len(np.unique(keys)) != n:
+        raise bad("sample_key holds duplicate keys")
+    if X.ndim != 3 or X.shape != (n, N_FRAMES, N_EMBEDDING) or X.dtype.kind not in "iu":
+        raise bad(
+            f"X must be integer (n={n}, {N_FRAMES}, {N_EMBEDDING}), got shape {X.shape} dtype {X.dtype}"
+        )
+    if X.size and (X.min() < 0 or X.max() > 255):
+        raise bad(f"X values must lie in 0..255, got {X.min()}..{X.max()}")
+    if Y_true.shape != (n, n_classes) or Y_true.dtype.kind != "f":
+        raise bad(
+            f"Y_true must be float (n={n}, {n_classes}), got shape {Y_true.shape} dtype {Y_true.dtype}"
+        )
+    if Y_mask.shape != (n, n_classes) or Y_mask.dtype != np.bool_:
+        raise bad(
+            f"Y_mask must be bool (n={n}, {n_classes}), got shape {Y_mask.shape} dtype {Y_mask.dtype}"
+        )
+    if not np.all((Y_true >= 0.0) & (Y_true <= 1.0)):
+        raise bad("Y_true must lie in [0, 1] (NaN or out-of-range values found)")
+    if np.any(Y_true[~Y_mask] != UNOBSERVED_VALUE):
+        raise bad(
+            f"Y_true must be exactly {UNOBSERVED_VALUE} where Y_mask is False (unobserved pairs look imputed)"
+        )
+    if np.any(keys[1:] < keys[:-1]):  # the release is sorted; restore the order if a writer was not
+        order = np.argsort(keys, kind="stable")
+        keys, X, Y_true, Y_mask = keys[order], X[order], Y_true[order], Y_mask[order]
+    return keys, X, Y_true, Y_mask
+
+
+def _find_partition(folder: Path, part: str) -> Path:
+    for name in PARTITION_NAMES[part]:
+        if (folder / name).is_file():
+            return folder / name
+    names = " or ".join(PARTITION_NAMES[part])
+    raise DatasetError(f"missing {folder}/{names}: {FIX_HINT}")
+
+
+def _read_partitions(folder: Path, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    indices = {}
+    for part in PARTITION_NAMES:
+        path = _find_partition(folder, part)
+        try:
+            part_keys = np.array(
+                [
+                    s
+                    for s in (
+                        line.strip() for line in path.read_text(encoding="utf-8").splitlines()
+                    )
+                    if s
+                ]
+            )
+        except (OSError, UnicodeDecodeError) as err:
+            raise DatasetError(f"cannot read {path} ({err}): {FIX_HINT}") from err
+        if len(np.unique(part_keys)) != len(part_keys):
+            raise DatasetError(f"{path} lists some sample keys twice: {FIX_HINT}")
+        idx = np.searchsorted(keys, part_keys)
+        found = (idx < len(keys)) & (keys[np.minimum(idx, len(keys) - 1)] == part_keys)
+        if not found.all():
+            missing = part_keys[~found]
+            raise DatasetError(
+                f"{path} lists {len(missing)} sample keys absent from {NPZ_NAME} "
+                f"(first: {str(missing[0])!r}): {FIX_HINT}"
+            )
+        indices[part] = (path, np.sort(idx).astype(np.int64))
+    (train_path, train), (test_path, test) = indices["train"], indices["test"]
+    both = np.intersect1d(train, test)
+    if both.size:
+        raise DatasetError(
+            f"{train_path} and {test_path} share {both.size} sample keys "
+            f"(first: {str(keys[both[0]])!r}); the split must be disjoint: {FIX_HINT}"
+        )
+    return train, test
+
+
+def _read_artist_ids(path: Path, keys: np.ndarray) -> np.ndarray:
+    try:
+        meta = pd.read_csv(path, usecols=["sample_key", "artist_id"], dtype={"sample_key": str})
+        artist = pd.to_numeric(meta["artist_id"], errors="raise")
+    except FileNotFoundError:
+        raise DatasetError(f"missing {path}: {FIX_HINT}") from None
+    except (OSError, ValueError, pd.errors.ParserError) as err:
+        raise DatasetError(
+            f"cannot read columns sample_key, artist_id of {path} ({err}): {FIX_HINT}"
+        ) from err
+    if np.any(artist.dropna() % 1 != 0):
+        raise DatasetError(f"{path}: artist_id must hold integers: {FIX_HINT}")
+    by_key = pd.Series(artist.fillna(-1).to_numpy(), index=meta["sample_key"])
+    by_key = by_key[~by_key.index.duplicated()]
+    return by_key.reindex(keys).fillna(-1).to_numpy().astype(np.int64)
+
+
+def _read_demo(path: Path) -> dict | None:
+    if not path.is_file():
+        return None
+    demo = _read_json(path)
+    if not isinstance(demo, dict):
+        raise DatasetError(
+            f"{path} must hold a JSON object; regenerate the demo set with `python -m features.demo`"
+        )
+    return demo
+
+
+def known_corrupt(sample_key: Sequence[str] | np.ndarray) -> np.ndarray:
+    """Mask of keys whose FMA track is in the release's errata (`KNOWN_CORRUPT_TRACK_IDS`).
+
+    Returns
+    -------
+    np.ndarray [shape=(n,), bool]
+    """
+    return np.array([str(key)[:6] in KNOWN_CORRUPT_TRACK_IDS for key in sample_key], dtype=bool)
+
+
+def _audio_problem(path: Path, *, decode: bool) -> str | None:
+    path = Path(path)
+    if not path.is_file():
+        return "missing file"
+    try:
+        if decode:
+            with sf.SoundFile(path) as f:
+                frames, sr = len(f.read(dtype="float32")), f.samplerate
+        else:
+            info = sf.info(str(path))
+            frames, sr = info.frames, info.samplerate
+    except (sf.SoundFileError, RuntimeError, OSError, ValueError) as err:
+        return f"unreadable: {err}"
+    duration = frames / sr if sr else 0.0
+    if abs(duration - CLIP_DURATION_S) > CLIP_DURATION_TOLERANCE_S:
+        return f"duration {duration:.3f} s, expected {CLIP_DURATION_S:.3f} +- {CLIP_DURATION_TOLERANCE_S} s"
+    return None
+
+
+def check_audio(
+    paths: Sequence[str | Path] | np.ndarray,
+    keys: Sequence[str] | np.ndarray,
+    *,
+    n_jobs: int = 1,
+    decode: bool = False,
+) -> dict[str, str]:
+    """Find missing, unreadable and short clips, so audio stages can skip them by key.
+
+    Parameters
+    ----------
+    paths : sequence of str or Path [shape=(n,)]
+        Audio files, e.g. ``ds.audio_path``.
+    keys : sequence of str [shape=(n,)]
+        The sample key of each path.
+    n_jobs : int
+        Parallel jobs (joblib; threads preferred, backend set by `joblib.parallel_config`).
+    decode : bool
+        False: read the header and the frame count libsndfile derives from the stream (about
+        0.5 ms a clip; catches truncated OGG files). True: decode every clip and check the decoded
+        length, as the release's ``verify_dataset.py`` (about 20 ms a clip).
+
+    Returns
+    -------
+    dict
+        ``key -> problem`` for bad clips only: ``"missing file"``, ``"unreadable: <error>"`` or
+        ``"duration 7.300 s, expected 10.000 +- 0.01 s"``.
+    """
+    if len(paths) != len(keys):
+        raise ParameterError(
+            f"paths and keys differ in length: given {len(paths)} paths and {len(keys)} keys"
+        )
+    problems = Parallel(n_jobs=n_jobs, prefer="threads")(
+        delayed(_audio_problem)(p, decode=decode) for p in paths
+    )
+    return {
+        str(key): problem
+        for key, problem in zip(keys, problems, strict=True)
+        if problem is not None
+    }
+
+
+def label_statistics(ds: OpenMIC, splits: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Observed and positive label counts per split and class.
+
+    Parameters
+    ----------
+    ds : OpenMIC
+    splits : dict
+        Split name -> row indices, e.g. ``{"train": fit_idx, "validation": val_idx, "test": ds.test_idx}``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Tidy, one row per (split, class) in class-map order: columns ``split, instrument,
+        observed, positive`` (counts under `TARGET_RULE`).
+    """
+    frames = []
+    for name, rows in splits.items():
+        rows = _check_rows(rows, len(ds.sample_key))
+        observed = ds.Y_mask[rows]
+        positive = observed & (ds.Y_true[rows] >= TARGET_THRESHOLD)
+        frames.append(pd.DataFrame({
+            "split": name,
+            "instrument": list(ds.classes),
+            "observed": observed.sum(axis=0).astype(np.int64),
+            "positive": positive.sum(axis=0).astype(np.int64),
+        }))  # fmt: skip
+    columns = ["split", "instrument", "observed", "positive"]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
