@@ -1,0 +1,136 @@
+"""Every setting of the spectrogram CNN, once: the `CNNConfig` dataclass and fixed constants.
+
+The defaults are sized for CPU training: the demo run (about 600 training clips of 128 x 1000
+log-mel frames) trains in a few minutes on two cores; `CNNConfig.quick()` is a tiny variant for
+tests and smoke runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+from features.errors import ParameterError
+
+# Units of the cached log-mel (`features.logmel`): natural log of the mel power, so a gain of
+# g dB adds g * ln(10) / 10 to every value.
+LOGMEL_PER_DB = math.log(10.0) / 10.0
+
+# Saved-model layout inside an output folder.
+MODEL_NAME = "model.keras"
+METADATA_NAME = "metadata.json"
+HISTORY_NAME = "history.csv"
+CHECKPOINT_NAME = "checkpoint.keras"
+CHECKPOINT_STATE_NAME = "checkpoint.json"
+BEST_WEIGHTS_NAME = "best.weights.h5"
+FILE_FORMAT = "openmic-compare/cnn"
+FILE_FORMAT_VERSION = 1
+HISTORY_COLUMNS = ("epoch", "loss", "val_loss", "val_map", "lr")
+
+# Clip rows read per chunk when streaming statistics or predictions from the cache.
+STREAM_CHUNK_CLIPS = 64
+# Batches prepared ahead of the training step by tf.data.
+PREFETCH_BATCHES = 2
+# Floor of the per-band standard deviation used for standardisation (log units).
+MIN_STD = 1e-3
+
+
+@dataclass
+class CNNConfig:
+    """Hyper-parameters of the spectrogram CNN and its training.
+
+    Model
+        width : channels of the stem; block b has ``width * 2**b`` channels (b = 0..n_blocks-1).
+        n_blocks : conv blocks after the stem (3x3 conv, batch norm, ReLU, 2x2 max pooling).
+        dense_units : hidden units of the head (0: linear head on the pooled features).
+        dropout : dropout rate before the head's layers.
+    Training
+        epochs : maximum number of epochs; early stopping may end sooner.
+        batch_size : clips per step.
+        lr : peak learning rate of AdamW; cosine decay to ``lr * final_lr_fraction`` after a
+            linear warm-up of ``warmup_epochs``.
+        weight_decay : AdamW decoupled weight decay.
+        patience : epochs without a better validation mAP before stopping (0: never stop early).
+        train_frames : frames of the random crop each training clip is cut to (None: whole
+            clip). Validation and prediction always use the whole clip (global pooling).
+        max_steps_per_epoch : cap on the steps of one epoch (None: one pass over the fit clips);
+            for benchmarks and smoke runs.
+        soft_targets : train on the `Y_true` confidences of the observed pairs instead of
+            ``Y_true >= 0.5``.
+        seed : seeds weights, shuffling, crops and augmentation; the run is deterministic.
+        deterministic : call `tf.config.experimental.enable_op_determinism()` (process-wide).
+    Augmentation (each off when its strength is 0)
+        mixup_alpha : Beta(alpha, alpha) mixing weight; see `cnn.augment.mixup_labels` for
+            the label and mask rule.
+        time_masks, time_mask_frames : number and maximum width of SpecAugment time masks.
+        freq_masks, freq_mask_bands : number and maximum height of frequency masks.
+        gain_db : a random offset uniform in [-gain_db, gain_db] dB added per clip.
+    """
+
+    width: int = 16
+    n_blocks: int = 4
+    dense_units: int = 128
+    dropout: float = 0.2
+    epochs: int = 12
+    batch_size: int = 32
+    lr: float = 3e-3
+    weight_decay: float = 1e-2
+    warmup_epochs: float = 1.0
+    final_lr_fraction: float = 0.02
+    patience: int = 5
+    train_frames: int | None = 400
+    max_steps_per_epoch: int | None = None
+    soft_targets: bool = False
+    seed: int = 0
+    deterministic: bool = True
+    mixup_alpha: float = 0.3
+    time_masks: int = 2
+    time_mask_frames: int = 40
+    freq_masks: int = 2
+    freq_mask_bands: int = 12
+    gain_db: float = 6.0
+
+    def __post_init__(self) -> None:
+        positive = ("width", "n_blocks", "epochs", "batch_size")
+        for name in positive:
+            if int(getattr(self, name)) < 1:
+                raise ParameterError(f"CNNConfig.{name} must be >= 1, given {getattr(self, name)!r}")
+        non_negative = ("dense_units", "patience", "time_masks", "time_mask_frames", "freq_masks",
+                        "freq_mask_bands", "mixup_alpha", "gain_db", "weight_decay", "warmup_epochs")
+        for name in non_negative:
+            if getattr(self, name) < 0:
+                raise ParameterError(f"CNNConfig.{name} must be >= 0, given {getattr(self, name)!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ParameterError(f"CNNConfig.dropout must be in [0, 1), given {self.dropout!r}")
+        if not self.lr > 0:
+            raise ParameterError(f"CNNConfig.lr must be > 0, given {self.lr!r}")
+        if not 0.0 <= self.final_lr_fraction <= 1.0:
+            raise ParameterError(
+                f"CNNConfig.final_lr_fraction must be in [0, 1], given {self.final_lr_fraction!r}"
+            )
+        for name in ("train_frames", "max_steps_per_epoch"):
+            value = getattr(self, name)
+            if value is not None and int(value) < 1:
+                raise ParameterError(f"CNNConfig.{name} must be None or >= 1, given {value!r}")
+
+    @classmethod
+    def quick(cls, **overrides) -> CNNConfig:
+        """A tiny, fast configuration for tests and smoke runs (seconds on two cores)."""
+        settings = dict(width=12, n_blocks=3, dense_units=32, epochs=3, batch_size=8, lr=3e-3,
+                        train_frames=96, patience=0, time_mask_frames=10, freq_mask_bands=8)
+        settings.update(overrides)
+        return cls(**settings)
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able dict of every field."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> CNNConfig:
+        """Inverse of `to_dict`; unknown keys raise ParameterError naming them."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ParameterError(f"unknown CNNConfig fields {unknown}; known fields: {sorted(known)}")
+        return cls(**values)

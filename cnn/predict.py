@@ -1,0 +1,146 @@
+"""`CNNModel`: a trained network with its thresholds, history and metadata; save, load, predict.
+
+On disk (one folder): ``model.keras`` (network, standardisation included), ``metadata.json``
+(classes, thresholds, normalisation statistics, front-end parameters, config, versions, train
+time) and ``history.csv`` (epoch, loss, val_loss, val_map, lr).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+
+from cnn.config import (
+    FILE_FORMAT,
+    FILE_FORMAT_VERSION,
+    HISTORY_COLUMNS,
+    HISTORY_NAME,
+    METADATA_NAME,
+    MODEL_NAME,
+    STREAM_CHUNK_CLIPS,
+)
+from cnn.data import RowReader, iterate_rows, unpack_cache
+from cnn.losses import MaskedBinaryCrossentropy  # noqa: F401  (registers the loss for loading)
+from features.errors import DatasetError, ParameterError
+
+
+class CNNModel:
+    """A trained spectrogram CNN.
+
+    Parameters
+    ----------
+    model : keras.Model
+        Input ``(batch, n_mels, n_frames)`` raw log-mel, output ``(batch, n_classes)``.
+    thresholds : np.ndarray [shape=(n_classes,)]
+        Per-instrument decision thresholds chosen on validation.
+    history : pandas.DataFrame
+        One row per epoch: epoch, loss, val_loss, val_map, lr.
+    metadata : dict
+        Everything else worth keeping (see `cnn.train.train_cnn`).
+    """
+
+    def __init__(self, model: keras.Model, thresholds: np.ndarray, history: pd.DataFrame,
+                 metadata: dict) -> None:
+        self.model = model
+        self.thresholds_ = np.asarray(thresholds, dtype=np.float64)
+        self.history = history
+        self.metadata = metadata
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return tuple(self.metadata["classes"])
+
+    @property
+    def train_time_s_(self) -> float:
+        return float(self.metadata.get("train_time_s", float("nan")))
+
+    def predict_proba(self, cache_or_array, idx: np.ndarray | None = None, *,
+                      batch_size: int = STREAM_CHUNK_CLIPS) -> np.ndarray:
+        """Probabilities per instrument for rows `idx` (default all) of a cache or array.
+
+        Rows are streamed from the cache `batch_size` clips at a time. Rows the cache marks
+        as not ok (zeros) are predicted like any other; callers decide what to do with them.
+
+        Parameters
+        ----------
+        cache_or_array : FeatureCache or np.ndarray [shape=(n, n_mels, n_frames)]
+        idx : np.ndarray [shape=(m,)] int, optional
+
+        Returns
+        -------
+        proba : np.ndarray [shape=(m, n_classes), dtype=float32]
+        """
+        data, _, _ = unpack_cache(cache_or_array)
+        expected = self.metadata.get("n_mels")
+        if expected is not None and data.shape[1] != expected:
+            raise ParameterError(
+                f"this model was trained on {expected} mel bands; given data of shape {data.shape}"
+            )
+        idx = np.arange(len(data)) if idx is None else np.asarray(idx, dtype=np.int64)
+        return predict_rows(self.model, RowReader(data), idx, batch_size=batch_size)
+
+    def save(self, out_dir: str | Path) -> None:
+        """Write model.keras, metadata.json and history.csv into `out_dir` (atomically each)."""
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        tmp_model = out_dir / f"{MODEL_NAME[:-6]}.tmp-{os.getpid()}.keras"
+        self.model.save(tmp_model)
+        os.replace(tmp_model, out_dir / MODEL_NAME)
+        metadata = dict(self.metadata, thresholds=self.thresholds_.tolist())
+        write_atomic(out_dir / METADATA_NAME, json.dumps(metadata, indent=2))
+        write_atomic(out_dir / HISTORY_NAME, self.history.to_csv(index=False))
+
+    @classmethod
+    def load(cls, out_dir: str | Path) -> CNNModel:
+        """Load a model written by `save` (or by `cnn.train.train_cnn`)."""
+        out_dir = Path(out_dir)
+        meta_path = out_dir / METADATA_NAME
+        if not meta_path.is_file() or not (out_dir / MODEL_NAME).is_file():
+            raise DatasetError(
+                f"{out_dir} holds no trained CNN ({METADATA_NAME} and {MODEL_NAME} needed): "
+                "train one with cnn.train_cnn(..., out_dir)"
+            )
+        metadata = json.loads(meta_path.read_text())
+        if metadata.get("format") != FILE_FORMAT or metadata.get("format_version") != FILE_FORMAT_VERSION:
+            raise DatasetError(
+                f"{meta_path} is not a CNN model of format {FILE_FORMAT} v{FILE_FORMAT_VERSION} "
+                f"(given {metadata.get('format')} v{metadata.get('format_version')}): retrain it"
+            )
+        model = keras.models.load_model(out_dir / MODEL_NAME, compile=False)
+        history_path = out_dir / HISTORY_NAME
+        history = pd.read_csv(history_path) if history_path.is_file() else pd.DataFrame(columns=HISTORY_COLUMNS)
+        return cls(model, np.asarray(metadata["thresholds"]), history, metadata)
+
+
+def predict_rows(model: keras.Model, reader: RowReader, idx: np.ndarray, *,
+                 batch_size: int = STREAM_CHUNK_CLIPS) -> np.ndarray:
+    """Model outputs for rows `idx` of `reader`, streamed (shape ``(len(idx), n_classes)``)."""
+    n_classes = model.output_shape[-1]
+    out = np.empty((len(idx), n_classes), dtype=np.float32)
+    start = 0
+    for x in iterate_rows(reader, idx, batch_size):
+        out[start : start + len(x)] = model.predict_on_batch(x)
+        start += len(x)
+    return out
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file and `os.replace`."""
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def versions() -> dict:
+    """Versions of the libraries a saved model depends on."""
+    import sklearn
+    import tensorflow as tf
+
+    return {"python": platform.python_version(), "numpy": np.__version__,
+            "tensorflow": tf.__version__, "keras": keras.__version__, "sklearn": sklearn.__version__}
