@@ -1,0 +1,150 @@
+"""Rebuild a run's metrics, plots and report from its folder, without retraining.
+
+Reads ``predictions.npz`` and ``run.json`` (plus ``label_stats.csv`` and
+``models/cnn/history.csv`` when present) and writes ``metrics.csv``, ``metrics.json``,
+``comparisons.csv``, ``plots/*.png`` and ``report.html`` into the same folder.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features.errors import DatasetError, ParameterError
+from reports import params, plots
+from reports.bootstrap import Evaluation, evaluate
+from reports.compare_models import compare_models
+from reports.context import report_context
+from reports.html import png_data_uri, render_report
+from reports.metrics import instrument_curves
+from reports.run_folder import (
+    Predictions,
+    atomic_write_bytes,
+    atomic_write_text,
+    read_optional_csv,
+    read_predictions,
+    read_run_json,
+    to_json,
+)
+from reports.tables import metrics_payload, metrics_table
+
+
+def _thresholds(run: dict, pred: Predictions, run_dir: Path) -> dict[str, np.ndarray | None]:
+    out = {}
+    for m in pred.probas:
+        thr = ((run.get("models") or {}).get(m) or {}).get("thresholds")
+        if thr is not None and len(thr) != len(pred.classes):
+            raise DatasetError(
+                f"{run_dir / params.RUN_JSON}: models.{m}.thresholds has {len(thr)} values for "
+                f"{len(pred.classes)} classes; rewrite run.json with one threshold per class"
+            )
+        out[m] = None if thr is None else np.asarray(thr, dtype=np.float64)
+    return out
+
+
+def _file_stem(name: str, index: int) -> str:
+    return f"{index:02d}-" + (re.sub(r"[^A-Za-z0-9_]+", "-", name).strip("-") or "class")
+
+
+def _save_png(plots_dir: Path, stem: str, fig, *, dpi: int = params.PLOT_DPI, tight: bool = True) -> str:
+    png = plots.figure_png(fig, dpi=dpi, tight=tight)
+    atomic_write_bytes(plots_dir / f"{stem}.png", png)
+    return png_data_uri(png)
+
+
+def _model_order(run: dict, pred: Predictions) -> dict[str, np.ndarray]:
+    """Models in run.json's order where given, then any others in file order."""
+    listed = [m for m in (run.get("models") or {}) if m in pred.probas]
+    return {m: pred.probas[m] for m in listed + [m for m in pred.probas if m not in listed]}
+
+
+def _draw(
+    run_dir: Path, pred: Predictions, ev: Evaluation, table: pd.DataFrame
+) -> tuple[list[dict], dict[str, str]]:
+    plots_dir = run_dir / params.PLOTS_DIR
+    plots_dir.mkdir(exist_ok=True)
+    models = ev.models
+    y = pred.Y_true >= params.TARGET_THRESHOLD
+    curves, auc, ap = {}, {}, {}
+    for k, name in enumerate(ev.classes):
+        obs = pred.Y_mask[:, k]
+        curves[name] = {m: instrument_curves(y[obs, k], pred.probas[m][obs, k]) for m in models}
+        auc[name] = {m: float(ev.per_instrument[m]["roc_auc"][0, k]) for m in models}
+        ap[name] = {m: float(ev.per_instrument[m]["ap"][0, k]) for m in models}
+
+    figures = [
+        ("f1-bars", "Positive-class F1 per instrument", plots.plot_metric_bars(table, "f1_pos", models)),
+        ("auc-heatmap", "ROC AUC, instrument x model", plots.plot_heatmap(table, "roc_auc", models)),
+        ("f1-heatmap", "Positive-class F1, instrument x model", plots.plot_heatmap(table, "f1_pos", models)),
+        ("roc-grid", "ROC curves per instrument", plots.plot_curve_grid(curves, auc, "roc", models)),
+        ("pr-grid", "Precision-recall curves per instrument", plots.plot_curve_grid(curves, ap, "pr", models)),
+    ]
+    stats = read_optional_csv(run_dir, params.LABEL_STATS_CSV, ("split", "instrument", "observed", "positive"))
+    if stats is not None:
+        figures.append(("label-stats", "Observed and positive labels per instrument and split",
+                        plots.plot_label_stats(stats)))
+    history = read_optional_csv(run_dir, params.HISTORY_CSV, ("epoch", "loss", "val_loss", "val_map", "lr"))
+    if history is not None:
+        figures.append(("cnn-history", "CNN training curves", plots.plot_training_history(history)))
+    overview = [
+        {"id": f"plot-{stem}", "title": title, "uri": _save_png(plots_dir, stem, fig)}
+        for stem, title, fig in figures
+    ]
+    per_instrument = {
+        name: _save_png(
+            plots_dir, "curves-" + _file_stem(name, k),
+            plots.plot_instrument_curves(curves[name], auc[name], ap[name], models),
+            dpi=params.INSTRUMENT_PLOT_DPI, tight=False,
+        )
+        for k, name in enumerate(ev.classes)
+    }
+    return overview, per_instrument
+
+
+def build_report(run_dir: str | Path, *, n_boot: int = params.N_BOOT, seed: int = params.BOOT_SEED) -> Path:
+    """Compute metrics, intervals and comparisons, draw the plots and write the HTML report.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        A run folder holding at least ``predictions.npz`` (``run.json`` is read when present).
+    n_boot : int >= 1
+        Bootstrap resamples of the test clips.
+    seed : int
+        Seed of the resampling.
+
+    Returns
+    -------
+    Path
+        ``run_dir / "report.html"``.
+
+    Examples
+    --------
+    >>> build_report("runs/demo")  # doctest: +SKIP
+    PosixPath('runs/demo/report.html')
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ParameterError(f"run_dir must be a run folder written by compare.py; given {run_dir!s} (not a folder)")
+    pred = read_predictions(run_dir / params.PREDICTIONS_NPZ)
+    run = read_run_json(run_dir)
+    probas = _model_order(run, pred)
+    ev = evaluate(
+        pred.Y_true, pred.Y_mask, probas, classes=pred.classes,
+        thresholds=_thresholds(run, pred, run_dir), n_boot=n_boot, seed=seed,
+    )
+    table = metrics_table(ev)
+    comparisons = compare_models(ev)
+    atomic_write_text(run_dir / params.METRICS_CSV, table.to_csv(index=False))
+    atomic_write_text(run_dir / params.COMPARISONS_CSV, comparisons.to_csv(index=False))
+    atomic_write_text(run_dir / params.METRICS_JSON, to_json(metrics_payload(ev, table, comparisons, run)))
+
+    overview, per_instrument = _draw(run_dir, pred, ev, table)
+    context = report_context(
+        ev, table, comparisons, run, overview_images=overview,
+        instrument_images=per_instrument, n_clips=len(pred.sample_key),
+    )
+    return atomic_write_text(run_dir / params.REPORT_HTML, render_report(context))

@@ -1,0 +1,69 @@
+"""Every constant of the evaluation and the report, in one place.
+
+The metric names are the column values of ``metrics.csv``; the two F1 scores are named apart on
+purpose: ``f1_pos`` is the positive-class F1, ``f1_posneg`` the mean of the positive- and
+negative-class F1 (the "macro F1" of Gururani et al. 2019, sklearn ``classification_report``'s
+macro avg).
+"""
+
+#: Probability at or above which a pair counts as a predicted positive (``proba >= threshold``).
+DEFAULT_THRESHOLD = 0.5
+#: ``Y_true`` at or above which an observed pair is a positive (see docs/architecture.md).
+TARGET_THRESHOLD = 0.5
+
+#: Bootstrap defaults: resamples of the test clips, seed, and two-sided confidence level.
+N_BOOT = 1000
+BOOT_SEED = 0
+CI_LEVEL = 0.95
+#: Family-wise error rate of the per-instrument comparisons (Holm over the instruments).
+ALPHA = 0.05
+#: Rows of the (n_boot, n_clips) resample matrix drawn at a time (bounds the memory of the draw).
+BOOT_CHUNK_ROWS = 128
+
+#: Metrics computed at a fixed threshold (0.5) and, with the suffix, at the validation thresholds.
+THRESHOLD_METRICS = ("precision", "recall", "f1_pos")
+VAL_THR_SUFFIX = "_at_val_thr"
+#: Metrics computed at 0.5 only.
+F1_POSNEG = "f1_posneg"
+RANKING_METRICS = ("roc_auc", "ap")
+#: Pairwise model comparisons are made for these metrics.
+COMPARED_METRICS = ("f1_pos", "f1_pos_at_val_thr", "f1_posneg", "roc_auc", "ap")
+#: Aggregate rows of metrics.csv use these names in the ``instrument`` column.
+MACRO = "macro"
+MICRO = "micro"
+#: Support rows (no interval).
+SUPPORT_METRICS = ("n_observed", "n_positive", "threshold")
+
+#: Human labels used by the report and the plots.
+METRIC_LABELS = {
+    "precision": "precision @0.5",
+    "recall": "recall @0.5",
+    "f1_pos": "positive-class F1 @0.5",
+    "precision_at_val_thr": "precision @val thr",
+    "recall_at_val_thr": "recall @val thr",
+    "f1_pos_at_val_thr": "positive-class F1 @val thr",
+    "f1_posneg": "macro F1 (pos/neg) @0.5",
+    "roc_auc": "ROC AUC",
+    "ap": "average precision",
+    "n_observed": "observed pairs",
+    "n_positive": "positives",
+    "threshold": "validation threshold",
+}
+
+#: Files of the run folder (docs/architecture.md, "The run folder").
+RUN_JSON = "run.json"
+PREDICTIONS_NPZ = "predictions.npz"
+LABEL_STATS_CSV = "label_stats.csv"
+HISTORY_CSV = "models/cnn/history.csv"
+METRICS_CSV = "metrics.csv"
+METRICS_JSON = "metrics.json"
+COMPARISONS_CSV = "comparisons.csv"
+REPORT_HTML = "report.html"
+PLOTS_DIR = "plots"
+PROBA_PREFIX = "proba_"
+
+#: Plot resolution (dots per inch) of the overview figures and of the per-instrument panels.
+PLOT_DPI = 96
+INSTRUMENT_PLOT_DPI = 80
+#: The report lists at most this many skipped clips by name (the count is always given).
+MAX_SKIPPED_LISTED = 50

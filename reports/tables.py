@@ -1,0 +1,78 @@
+"""The evaluation as tidy tables: ``metrics.csv`` rows and the ``metrics.json`` payload."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from reports import params
+from reports.bootstrap import Evaluation, percentile_interval
+
+COLUMNS = ("model", "instrument", "metric", "value", "ci_low", "ci_high")
+
+
+def _scored_rows(model: str, names: tuple[str, ...], scores: dict[str, np.ndarray]) -> list[dict]:
+    rows = []
+    for metric, values in scores.items():
+        values = values.reshape(values.shape[0], -1)
+        low, high = percentile_interval(values[1:])
+        rows += [
+            dict(model=model, instrument=name, metric=metric, value=values[0, j],
+                 ci_low=low[j], ci_high=high[j])
+            for j, name in enumerate(names)
+        ]
+    return rows
+
+
+def _support_rows(ev: Evaluation, model: str) -> list[dict]:
+    support = {"n_observed": ev.n_observed, "n_positive": ev.n_positive}
+    if ev.thresholds[model] is not None:
+        support["threshold"] = np.asarray(ev.thresholds[model], dtype=np.float64)
+    return [
+        dict(model=model, instrument=name, metric=metric, value=float(values[k]),
+             ci_low=np.nan, ci_high=np.nan)
+        for metric, values in support.items()
+        for k, name in enumerate(ev.classes)
+    ]
+
+
+def metrics_table(evaluation: Evaluation) -> pd.DataFrame:
+    """Every metric of every model with its percentile interval, in long form.
+
+    Returns
+    -------
+    pd.DataFrame with columns ``model, instrument, metric, value, ci_low, ci_high``;
+    ``instrument`` is a class name, ``"macro"`` (mean over instruments) or ``"micro"`` (pooled
+    observed pairs); support rows (``n_observed``, ``n_positive``, ``threshold``) have no interval.
+    """
+    rows: list[dict] = []
+    ev = evaluation
+    for m in ev.models:
+        rows += _scored_rows(m, ev.classes, ev.per_instrument[m])
+        rows += _scored_rows(m, (params.MACRO,), ev.macro[m])
+        rows += _scored_rows(m, (params.MICRO,), ev.micro[m])
+        rows += _support_rows(ev, m)
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def metrics_payload(
+    evaluation: Evaluation, table: pd.DataFrame, comparisons: pd.DataFrame, run: dict
+) -> dict:
+    """The content of ``metrics.json``: run metadata, bootstrap settings, metrics, comparisons."""
+    return {
+        "run": run,
+        "bootstrap": {
+            "n_boot": evaluation.n_boot,
+            "seed": evaluation.seed,
+            "ci_level": params.CI_LEVEL,
+            "interval": "percentile",
+            "resampling": "test clips with replacement",
+            "alpha": params.ALPHA,
+            "correction": "Holm over instruments, per model pair and metric",
+            "dropped_resamples": evaluation.dropped,
+            "dropped_rule": "resamples without an observed positive or negative are dropped",
+        },
+        "threshold": params.DEFAULT_THRESHOLD,
+        "metrics": table.to_dict(orient="records"),
+        "comparisons": comparisons.to_dict(orient="records"),
+    }
