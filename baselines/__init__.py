@@ -1,0 +1,22 @@
+"""Per-instrument logistic regression, XGBoost and the official random forest on clip embeddings."""
+
+from baselines.evaluate import compare_baselines, masked_scores
+from baselines.model import DegenerateClassWarning, PerInstrumentModel
+from baselines.persist import read_metadata
+from baselines.pooling import clip_mean, clip_mean_std, pool
+from baselines.synthetic import make_synthetic
+from baselines.thresholds import best_f1_threshold, validation_thresholds
+
+__all__ = [
+    "DegenerateClassWarning",
+    "PerInstrumentModel",
+    "best_f1_threshold",
+    "clip_mean",
+    "clip_mean_std",
+    "compare_baselines",
+    "make_synthetic",
+    "masked_scores",
+    "pool",
+    "read_metadata",
+    "validation_thresholds",
+]

@@ -1,0 +1,156 @@
+"""Saving and loading fitted baselines: one joblib file holding the model and its metadata.
+
+The metadata says what the model expects (per-clip feature shape, embedding, class names) so that a
+model is never applied to features it was not trained on. joblib files are pickles: load only files
+you trust.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+import warnings
+from pathlib import Path
+
+import joblib
+import numpy as np
+import sklearn
+import xgboost
+
+from baselines import defaults as D
+from features.errors import DatasetError, ParameterError
+
+EXPECTABLE = ("shape", "embedding", "classes", "pooling", "kind")
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries a pickled model depends on."""
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "xgboost": xgboost.__version__,
+        "joblib": joblib.__version__,
+    }
+
+
+def model_metadata(model) -> dict:
+    """Plain-JSON description of a fitted `PerInstrumentModel`."""
+    return {
+        "format": D.FILE_FORMAT,
+        "format_version": D.FILE_FORMAT_VERSION,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "kind": model.kind,
+        "pooling": model.pooling_,
+        "pooling_scores": {p: float(v) for p, v in model.pooling_scores_.items()},
+        "shape": list(model.feature_shape_),
+        "x_dtype": model.x_dtype_,
+        "x_range": list(model.x_range_),
+        "embedding": model.embedding_,
+        "classes": [str(c) for c in model.classes_],
+        "thresholds": [float(t) for t in model.thresholds_],
+        "params": model.params_,
+        "val_ap": [float(v) for v in model.val_ap_],
+        "seed": model.seed,
+        "train_time_s": float(model.train_time_s_),
+        "versions": library_versions(),
+    }
+
+
+def save_model(model, path: str | Path) -> None:
+    """Dump ``{"metadata": ..., "model": model}`` to `path`, atomically (temp file + os.replace)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    try:
+        joblib.dump({"metadata": model_metadata(model), "model": model}, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def read_metadata(path: str | Path) -> dict:
+    """The metadata of a saved model (loads the whole file)."""
+    return _read_payload(Path(path))["metadata"]
+
+
+def load_model(path: str | Path, *, cls: type, expect_features: dict | None = None):
+    """Load a model saved by `save_model` and check it fits the features at hand.
+
+    Parameters
+    ----------
+    path : str or Path
+    cls : type
+        The class the stored model must be an instance of.
+    expect_features : dict or None
+        Any of ``shape`` (per-clip shape, e.g. (10, 128)), ``embedding`` (str), ``classes``
+        (sequence of names), ``pooling``, ``kind``; each must equal the saved value.
+
+    Raises
+    ------
+    DatasetError
+        The file is missing, not a saved baseline, or made for other features; the message names
+        the file.
+    """
+    path = Path(path)
+    expect = dict(expect_features or {})
+    unknown = sorted(set(expect) - set(EXPECTABLE))
+    if unknown:
+        raise ParameterError(f"expect_features keys must be among {EXPECTABLE}; given {unknown}")
+    payload = _read_payload(path)
+    meta, model = payload["metadata"], payload["model"]
+    if not isinstance(model, cls):
+        raise DatasetError(f"{path} holds a {type(model).__name__}, not a {cls.__name__}")
+    for key, wanted in expect.items():
+        saved = meta[key]
+        if _normalise(saved) != _normalise(wanted):
+            raise DatasetError(
+                f"{path} was trained for features with {key}={saved!r}, but {key}={wanted!r} is "
+                "expected: retrain the model on these features or load the model made for them"
+            )
+    _warn_version_drift(path, meta["versions"])
+    return model
+
+
+def _read_payload(path: Path) -> dict:
+    if not path.is_file():
+        raise DatasetError(
+            f"{path} does not exist: save a fitted model there first (model.save(path))"
+        )
+    try:
+        payload = joblib.load(path)
+    except Exception as err:  # unpickling can fail in many ways; all mean the same to the user
+        raise DatasetError(f"{path} could not be read as a saved baseline model: {err}") from err
+    if not (
+        isinstance(payload, dict) and payload.get("metadata", {}).get("format") == D.FILE_FORMAT
+    ):
+        raise DatasetError(f"{path} is not a model saved by baselines (format {D.FILE_FORMAT!r})")
+    if payload["metadata"]["format_version"] > D.FILE_FORMAT_VERSION:
+        raise DatasetError(
+            f"{path} has format version {payload['metadata']['format_version']}, newer than this "
+            f"toolkit reads ({D.FILE_FORMAT_VERSION}): upgrade the toolkit"
+        )
+    return payload
+
+
+def _normalise(value):
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return tuple(_normalise(v) for v in value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _warn_version_drift(path: Path, saved: dict) -> None:
+    current = library_versions()
+    drift = {
+        k: (v, current.get(k)) for k, v in saved.items() if k != "python" and current.get(k) != v
+    }
+    if drift:
+        warnings.warn(
+            f"{path} was saved with other library versions (saved, now): {drift}; "
+            "predictions may differ or loading may fail",
+            UserWarning,
+            stacklevel=3,
+        )
