@@ -337,6 +337,10 @@ class Data:
     key: str
 
     @property
+    def embedding(self) -> str:
+        return _embedding_name(self.ds)
+
+    @property
     def classes(self) -> tuple[str, ...]:
         return tuple(self.ds.classes[c] for c in self.cols)
 
@@ -377,7 +381,8 @@ def train_embedding_model(name: str, data: Data, s: Settings, cache: StageCache,
     yv, mv = data.labels(data.val_idx)
     start = time.perf_counter()
     model = PerInstrumentModel(name, seed=s.seed, n_jobs=s.jobs).fit(
-        ds.X[data.fit_idx], yf, mf, X_val=ds.X[data.val_idx], Y_true_val=yv, Y_mask_val=mv
+        ds.X[data.fit_idx], yf, mf, X_val=ds.X[data.val_idx], Y_true_val=yv, Y_mask_val=mv,
+        classes=list(data.classes), embedding=data.embedding,
     )
     seconds = time.perf_counter() - start
     tmp = cache.scratch("models", run_dir)
@@ -602,23 +607,26 @@ def _model_info(name, model, seconds, infer, reused, path: Path) -> dict[str, An
     }
 
 
+def _embedding_name(ds) -> str:
+    if not ds.demo:
+        return "VGGish (OpenMIC-2018 release, PCA-whitened, 8-bit)"
+    embedding = ds.demo.get("embedding", "unknown")
+    return str(embedding.get("name", embedding)) if isinstance(embedding, dict) else str(embedding)
+
+
 def _dataset_info(data: Data, root: Path, source: str, skipped: dict[str, str]) -> dict[str, Any]:
-    ds = data.ds
     if source == "demo":
         description = (
             "the built-in SYNTHETIC demo set: clips rendered from a General MIDI sound font with "
             "crowd-like partial labels, in OpenMIC-2018's layout. Published OpenMIC numbers do not apply."
         )
-        embedding = (ds.demo or {}).get("embedding", {})
-        embedding = embedding.get("name", str(embedding)) if isinstance(embedding, dict) else str(embedding)
     else:
         description = "OpenMIC-2018 (Humphrey, Durand, McFee, ISMIR 2018), official split01"
-        embedding = "VGGish (OpenMIC-2018 release, PCA-whitened, 8-bit)"
     return {
         "source": source,
         "root": str(root),
         "description": description,
-        "embedding": embedding,
+        "embedding": data.embedding,
         "n_train": len(data.fit_idx),
         "n_val": len(data.val_idx),
         "n_test": len(data.test_idx),

@@ -1,0 +1,120 @@
+"""End to end: `python compare.py --quick` on a small demo set, then the same command again.
+
+Checks every file of the run folder, that the metrics agree with predictions.npz (recomputed here
+with scikit-learn on the observed pairs), that a rerun reuses every cached stage, and that the report
+passes the browser check.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_CLIPS = 64
+MODELS = ("lr", "xgb", "rf", "cnn")
+
+
+def _compare(args: list[str], cwd: Path, cache: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OPENMIC_COMPARE_CACHE": str(cache), "OPENMIC_ROOT": ""}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "compare.py"), *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=900,
+    )
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("e2e")
+    cache = work / "cache"
+    args = ["--demo", "--demo-size", str(DEMO_CLIPS), "--quick", "--jobs", "2", "--out", str(work / "run")]
+    first = _compare(args, work, cache)
+    assert first.returncode == 0, first.stderr[-3000:]
+    second = _compare([*args[:-1], str(work / "run2")], work, cache)
+    assert second.returncode == 0, second.stderr[-3000:]
+    return work, first, second
+
+
+def test_run_folder_has_every_file(quick_run):
+    work, first, _ = quick_run
+    run = work / "run"
+    for name in ("report.html", "metrics.csv", "metrics.json", "predictions.npz", "run.json",
+                 "settings.toml", "compare.log", "label_stats.csv"):
+        assert (run / name).is_file() and (run / name).stat().st_size > 0, name
+    for model in ("lr", "xgb", "rf"):
+        assert (run / "models" / f"{model}.joblib").is_file()
+    assert (run / "models" / "cnn" / "history.csv").is_file()
+    assert any((run / "models" / "cnn").glob("*.keras"))
+    # The demo set says plainly what it is, and the summary names the report.
+    assert "SYNTHETIC demo set" in first.stderr
+    assert str((run / "report.html").resolve()) in first.stdout
+    run_info = json.loads((run / "run.json").read_text())
+    assert run_info["dataset"]["source"] == "demo"
+    assert "VGGish" not in run_info["dataset"]["embedding"] or "stand-in" in run_info["dataset"]["embedding"]
+    assert set(run_info["models"]) == set(MODELS)
+
+
+def test_metrics_agree_with_predictions(quick_run):
+    run = quick_run[0] / "run"
+    pred = np.load(run / "predictions.npz", allow_pickle=False)
+    metrics = pd.read_csv(run / "metrics.csv")
+    assert list(metrics.columns) == ["model", "instrument", "metric", "value", "ci_low", "ci_high"]
+    classes = [str(c) for c in pred["classes"]]
+    assert len(classes) == 20
+    y = pred["Y_true"] >= 0.5
+    mask = pred["Y_mask"]
+    checked = 0
+    for model in MODELS:
+        proba = pred[f"proba_{model}"]
+        assert proba.shape == y.shape
+        rows = metrics[metrics["model"] == model].set_index(["instrument", "metric"])["value"]
+        aucs, aps = [], []
+        for k, name in enumerate(classes):
+            obs = mask[:, k] & np.isfinite(proba[:, k])
+            if y[obs, k].all() or not y[obs, k].any():
+                continue
+            auc = roc_auc_score(y[obs, k], proba[obs, k])
+            ap = average_precision_score(y[obs, k], proba[obs, k])
+            assert rows[(name, "roc_auc")] == pytest.approx(auc, abs=1e-6), (model, name)
+            assert rows[(name, "ap")] == pytest.approx(ap, abs=1e-6), (model, name)
+            aucs.append(auc)
+            aps.append(ap)
+            checked += 1
+        assert rows[("macro", "roc_auc")] == pytest.approx(np.mean(aucs), abs=1e-6)
+        assert rows[("macro", "ap")] == pytest.approx(np.mean(aps), abs=1e-6)
+    assert checked >= 4 * 10
+
+
+def test_rerun_reuses_every_cached_stage(quick_run):
+    work, _, second = quick_run
+    log = second.stderr
+    for model in MODELS:
+        assert f"{model} reused from cache" in log, model
+    assert "reused" in log  # the demo set too
+    first = np.load(work / "run" / "predictions.npz")
+    again = np.load(work / "run2" / "predictions.npz")
+    for model in MODELS:
+        np.testing.assert_allclose(first[f"proba_{model}"], again[f"proba_{model}"], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.browser
+def test_report_passes_the_browser_check(quick_run):
+    from reports.browser_check import browser_unavailable, check_report_in_browser
+
+    why = browser_unavailable()
+    if why:
+        pytest.skip(why)
+    run = quick_run[0] / "run"
+    facts = check_report_in_browser(run / "report.html", ROOT / "tests" / "_artifacts" / "e2e-report.png")
+    assert facts["severe"] == []
+    assert facts["n_images"] > 5 and facts["broken_images"] == []
+    assert facts["n_instrument_sections"] == 20
+    assert "synthetic" in facts["text"].lower()
