@@ -30,6 +30,9 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+# TensorFlow's C++ start-up notices (oneDNN, CPU features) say nothing a user can act on.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 log = logging.getLogger("compare")
 
 MODEL_NAMES = ("lr", "xgb", "rf", "cnn")
@@ -615,10 +618,14 @@ def _embedding_name(ds) -> str:
 
 
 def _dataset_info(data: Data, root: Path, source: str, skipped: dict[str, str]) -> dict[str, Any]:
+    ds = data.ds
     if source == "demo":
+        demo = ds.demo or {}
+        font = demo.get("sound_font", {})
+        font = font.get("name", font) if isinstance(font, dict) else font
         description = (
-            "the built-in SYNTHETIC demo set: clips rendered from a General MIDI sound font with "
-            "crowd-like partial labels, in OpenMIC-2018's layout. Published OpenMIC numbers do not apply."
+            f"{demo.get('n_clips', len(ds.sample_key))} clips rendered from the {font} sound font, "
+            f"seed {demo.get('seed', '?')}, {demo.get('labels_per_clip', '?')} observed labels per clip"
         )
     else:
         description = "OpenMIC-2018 (Humphrey, Durand, McFee, ISMIR 2018), official split01"

@@ -118,3 +118,58 @@ def test_report_passes_the_browser_check(quick_run):
     assert facts["n_images"] > 5 and facts["broken_images"] == []
     assert facts["n_instrument_sections"] == 20
     assert "synthetic" in facts["text"].lower()
+
+
+def test_ctrl_c_leaves_a_consistent_run_and_a_rerun_finishes(quick_run, tmp_path):
+    """SIGINT while the CNN stage runs: exit 130, no half-written file; the rerun completes."""
+    import signal
+    import time
+
+    work = quick_run[0]
+    cache = work / "cache-interrupt"
+    out = tmp_path / "run"
+    args = ["--demo", "--demo-size", str(DEMO_CLIPS), "--quick", "--models", "lr,cnn", "--jobs", "2",
+            "--out", str(out)]
+    # The demo set is copied from the module's cache, so the interrupted run starts at the models.
+    import shutil
+
+    shutil.copytree(work / "cache" / "demo", cache / "demo")
+    env = {**os.environ, "OPENMIC_COMPARE_CACHE": str(cache), "OPENMIC_ROOT": ""}
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "compare.py"), *args], cwd=tmp_path, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if (out / "compare.log").exists() and "Training cnn" in (out / "compare.log").read_text():
+            break
+        if proc.poll() is not None:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err[-2000:]
+    assert "run the same command again to resume" in err
+    # Nothing half-written: no temporary files, no predictions or report from an unfinished run.
+    assert not list(out.rglob("*.tmp*"))
+    assert not (out / "predictions.npz").exists() and not (out / "report.html").exists()
+    assert (cache / "models").is_dir() and any(p.name.startswith("lr-") for p in (cache / "models").iterdir())
+
+    again = _compare(args, tmp_path, cache)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "lr reused from cache" in again.stderr
+    assert (out / "report.html").is_file() and (out / "predictions.npz").is_file()
+
+
+def test_instrument_subset_runs_end_to_end(quick_run, tmp_path):
+    """--instruments trumpet,violin: the original project's single-instrument use, done right."""
+    work = quick_run[0]
+    out = tmp_path / "run"
+    res = _compare(["--demo", "--demo-size", str(DEMO_CLIPS), "--models", "lr,rf", "--instruments",
+                    "trumpet,violin", "--out", str(out)], work, work / "cache")
+    assert res.returncode == 0, res.stderr[-3000:]
+    pred = np.load(out / "predictions.npz")
+    assert [str(c) for c in pred["classes"]] == ["trumpet", "violin"]
+    assert pred["proba_lr"].shape == (len(pred["sample_key"]), 2)
+    metrics = pd.read_csv(out / "metrics.csv")
+    assert set(metrics["instrument"]) == {"trumpet", "violin", "macro", "micro"}
