@@ -38,7 +38,9 @@ from features.demo_labels import CrowdLabels, crowd_labels
 from features.demo_music import IDIOMS, Groove, Key, compose
 from features.demo_plan import ClipPlan, artist_split, make_plan
 from features.demo_render import (
+    RELEASE_OFFSET_CENTS,
     SAMPLE_RATE_HZ,
+    SYNTH_SETTINGS,
     StemRenderer,
     StemSpec,
     default_sound_font,
@@ -50,13 +52,19 @@ from features.openmic import CLASS_MAP_NAME, CLASSES, DEMO_NAME, METADATA_NAME, 
 DEFAULT_CLIPS = 500
 DEFAULT_LABELS_PER_CLIP = 10
 MIN_CLIPS = 4
-# Clips rendered in order on one synthesiser (loading the sound font costs about 0.1-0.5 s); the
-# chunks are fixed by clip index, so the audio does not depend on n_jobs. Also the resume unit.
+# Clips rendered in order on one synthesiser (a new one costs about 0.07 s while the process keeps
+# the font's samples loaded, 0.16 s otherwise); the chunks are fixed by clip index, so the audio
+# does not depend on n_jobs. Also the resume unit.
 CHUNK_CLIPS = 8
-GENERATOR_VERSION = "1.0"
+# 1.1: FluidSynth with linear interpolation, 24 voices and shorter melodic releases; one room
+# per artist, fed by the mono sum; reverb and noise floor in one float32 FFT pass.
+GENERATOR_VERSION = "1.1"
 CLIP_SECONDS = 10.0
 CLIP_FRAMES = int(CLIP_SECONDS * SAMPLE_RATE_HZ)
 N_ROWS = 10  # X rows per clip, one per 0.96 s
+# libvorbis shifts its whole input buffer after each encoded block, so one 10 s write costs
+# O(n^2) copying (a third of the encoding time); blocks of this size avoid it.
+OGG_WRITE_FRAMES = 8192
 LABEL_POLICY = (
     "per clip, labels_per_clip (clip, instrument) pairs are observed: each present instrument with "
     "probability min(0.9, 0.43 * labels_per_clip / mean instruments per clip), the rest absent "
@@ -145,6 +153,7 @@ def render_clip(
         [r["gain_db"] for r in rows],
         noise_dbfs=artist.noise_dbfs,
         room=(artist.rt60_s, artist.reverb_wet),
+        room_seed=(seed, artist.artist_id),  # one room per artist
         rng=rng,
     )
     for row, raw_db, level_db in zip(rows, raw, level, strict=True):
@@ -162,6 +171,23 @@ def _atomic_text(path: Path, text: str) -> None:
     _atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
+def write_ogg(path: Path, y: np.ndarray, sr: int = SAMPLE_RATE_HZ) -> None:
+    """Write audio as OGG Vorbis (libsndfile's default quality), in blocks of `OGG_WRITE_FRAMES`.
+
+    Parameters
+    ----------
+    path : Path
+    y : np.ndarray [shape=(n_channels, n_samples)]
+        Audio in librosa layout.
+    sr : int
+        Sampling rate in Hz.
+    """
+    frames = np.ascontiguousarray(y.T)
+    with sf.SoundFile(path, "w", sr, frames.shape[1], format="OGG", subtype="VORBIS") as f:
+        for start in range(0, len(frames), OGG_WRITE_FRAMES):
+            f.write(frames[start : start + OGG_WRITE_FRAMES])
+
+
 def audio_path(root: Path, sample_key: str) -> Path:
     """Where OpenMIC keeps a clip: ``audio/NNN/<key>.ogg`` (NNN: the key's first 3 characters)."""
     return root / "audio" / sample_key[:3] / f"{sample_key}.ogg"
@@ -175,17 +201,12 @@ def _make_chunk(
     if part.is_file():
         return json.loads(part.read_text(encoding="utf-8"))
     records = []
-    with StemRenderer(sound_font) as renderer:
+    with StemRenderer(sound_font, keep_loaded=True) as renderer:
         for clip in clips:
             mix, stems = render_clip(clip, renderer=renderer, presets=presets, seed=seed)
             path = audio_path(work, clip.sample_key)
             path.parent.mkdir(parents=True, exist_ok=True)
-            _atomic(
-                path,
-                lambda tmp, mix=mix: sf.write(
-                    tmp, mix.T, SAMPLE_RATE_HZ, format="OGG", subtype="VORBIS"
-                ),
-            )
+            _atomic(path, lambda tmp, mix=mix: write_ogg(tmp, mix))
             y, sr = sf.read(path, dtype="float32", always_2d=True)
             if len(y) != CLIP_FRAMES:
                 raise DatasetError(
@@ -348,7 +369,12 @@ def _describe(
             "name": "FluidSynth (pyfluidsynth)",
             "pyfluidsynth": version("pyfluidsynth"),
             "sample_rate_hz": SAMPLE_RATE_HZ,
-            "effects": "FluidSynth reverb/chorus off; convolution reverb and a noise floor per artist",
+            "effects": (
+                "FluidSynth reverb/chorus off, linear interpolation, "
+                f"{SYNTH_SETTINGS['synth.polyphony']} voices, melodic release times offset by "
+                f"{RELEASE_OFFSET_CENTS:g} timecents; one convolution room (fed by the mono sum) "
+                "and a noise floor per artist"
+            ),
         },
         "embedding": embedding,
         "substitute_presets": substituted,
@@ -381,7 +407,7 @@ def make_demo(
         Folder to create; it must be new, empty, or a complete demo set made with the same
         parameters (then it is reused as it is).
     n_clips : int
-        Number of 10 s clips (at least 4). About 0.25 s of CPU time each.
+        Number of 10 s clips (at least 4). About 0.2 s of CPU time each.
     seed : int
         Seed of everything; the same (seed, n_clips, labels_per_clip) gives the same arrays and audio.
     labels_per_clip : int

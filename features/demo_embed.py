@@ -61,10 +61,22 @@ def stand_in_embedding(y: np.ndarray, sr: int) -> np.ndarray:
     >>> stand_in_embedding(y, 44100).shape
     (10, 128)
     """
+    y = np.asarray(y)
+    if y.ndim == 2 and 1 < y.shape[0] <= y.shape[1]:
+        y = _channel_mean(y)  # what `waveform_to_examples` would do, without its slow axis-0 mean
     examples = waveform_to_examples(y, sr, resampler=STAND_IN_RESAMPLER)
     z_mean = (examples.mean(axis=1) - BAND_MEAN_CENTER) / BAND_MEAN_SCALE
     z_std = (examples.std(axis=1) - BAND_STD_CENTER) / BAND_STD_SCALE
     return quantize(np.concatenate([z_mean, z_std], axis=1))
+
+
+def _channel_mean(y: np.ndarray) -> np.ndarray:
+    """Float64 mean of the rows of `y` (channels, samples), bit for bit ``y.mean(axis=0)``."""
+    mono = y[0].astype(np.float64)
+    for channel in y[1:]:
+        mono += channel
+    mono /= len(y)
+    return mono
 
 
 def embedding_info(vggish: bool) -> dict[str, str]:

@@ -8,6 +8,7 @@ notes depend only on its seed.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 
@@ -89,10 +90,11 @@ class Groove:
 Note = tuple[float, float, int, int]
 
 
-def _voice_chord(key: Key, degree: int, low: int, high: int, n_notes: int) -> list[int]:
-    """Closest-position voicing of a chord with `n_notes` notes inside [low, high]."""
-    classes = key.chord(degree, size=3 if n_notes <= 3 else 4) % 12
-    candidates = [p for p in range(low, high + 1) if p % 12 in classes]
+@functools.lru_cache(maxsize=4096)
+def _voice_chord(key: Key, degree: int, low: int, high: int, n_notes: int) -> tuple[int, ...]:
+    """Closest-position voicing of a chord with `n_notes` notes inside [low, high] (cached)."""
+    classes = set((key.chord(degree, size=3 if n_notes <= 3 else 4) % 12).tolist())
+    candidates = tuple(p for p in range(low, high + 1) if p % 12 in classes)
     centre = (low + high) // 2
     start = min(range(len(candidates)), key=lambda i: abs(candidates[i] - centre + 6))
     return candidates[start : start + n_notes] or candidates[-n_notes:]
