@@ -30,6 +30,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from features.atomic import atomic_write, atomic_write_json
+
 # TensorFlow's C++ start-up notices (oneDNN, CPU features) say nothing a user can act on.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -255,9 +257,7 @@ class StageCache:
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=2, default=_json_default))
-    os.replace(tmp, path)
+    atomic_write_json(path, obj, indent=2, default=_json_default)
 
 
 def _json_default(obj: Any) -> Any:
@@ -650,9 +650,7 @@ def _write_label_stats(data: Data, run_dir: Path) -> None:
         data.ds, {"train": data.fit_idx, "validation": data.val_idx, "test": data.test_idx}
     )
     stats = stats[stats["instrument"].isin(data.classes)]
-    tmp = run_dir / ".label_stats.csv.tmp"
-    stats.to_csv(tmp, index=False)
-    os.replace(tmp, run_dir / "label_stats.csv")
+    atomic_write(run_dir / "label_stats.csv", lambda tmp: stats.to_csv(tmp, index=False))
 
 
 def print_summary(run_dir: Path, models: dict[str, dict[str, Any]]) -> None:

@@ -7,7 +7,6 @@ you trust.
 
 from __future__ import annotations
 
-import os
 import platform
 import time
 import warnings
@@ -19,6 +18,7 @@ import sklearn
 import xgboost
 
 from baselines import defaults as D
+from features.atomic import atomic_write
 from features.errors import DatasetError, ParameterError
 
 EXPECTABLE = ("shape", "embedding", "classes", "pooling", "kind")
@@ -62,12 +62,8 @@ def save_model(model, path: str | Path) -> None:
     """Dump ``{"metadata": ..., "model": model}`` to `path`, atomically (temp file + os.replace)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    try:
-        joblib.dump({"metadata": model_metadata(model), "model": model}, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    payload = {"metadata": model_metadata(model), "model": model}
+    atomic_write(path, lambda tmp: joblib.dump(payload, tmp))
 
 
 def read_metadata(path: str | Path) -> dict:

@@ -19,7 +19,6 @@ import resource
 import shutil
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -29,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import keras
 
+from benchmarks.memory import PeakRSS
 from cnn import CNNConfig, model_cost, train_cnn
 
 N_MELS, N_FRAMES, N_CLASSES = 128, 1000, 20
@@ -64,28 +64,6 @@ def make_cache(path: Path, n_clips: int) -> np.memmap:
             rows = min(WRITE_CHUNK, n_clips - start)
             f.write(np.roll(pool, start % N_FRAMES, axis=2)[:rows].tobytes())
     return np.load(path, mmap_mode="r")
-
-
-class PeakRSS:
-    """Peak resident set size of this process, sampled from /proc every 0.1 s."""
-
-    def __init__(self) -> None:
-        self.peak_kb, self._stop = 0, threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.1):
-            for line in open("/proc/self/status"):
-                if line.startswith("VmRSS:"):
-                    self.peak_kb = max(self.peak_kb, int(line.split()[1]))
-
-    def __enter__(self) -> PeakRSS:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 class StepTimer(keras.callbacks.Callback):
@@ -130,7 +108,7 @@ def main() -> None:
     out_dir = Path(tempfile.mkdtemp(prefix="bench_cnn_"))
     timer = StepTimer()
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    with PeakRSS() as peak:
+    with PeakRSS(interval_s=0.1) as peak:
         t0 = time.perf_counter()
         model = train_cnn(Cache(data), Y_true, Y_mask, fit_idx, val_idx, config, out_dir,
                           progress=False, callbacks=[timer])
@@ -154,7 +132,7 @@ def main() -> None:
         ("training speed", f"{train_clips_s:.1f} clips/s ({timer.steps} steps of {config.batch_size})"),
         ("inference speed (whole clips)", f"{infer_clips_s:.1f} clips/s, {1e3 / infer_clips_s:.1f} ms/clip"),
         ("demo run estimate", f"{demo_s / 60:.1f} min for {DEMO_TRAIN_CLIPS} clips x {default.epochs} epochs (+val)"),
-        ("peak RSS (sampled, train+predict)", f"{peak.peak_kb / 2**20:.2f} GiB"),
+        ("peak RSS (sampled, process tree, train+predict)", f"{peak.peak / 2**30:.2f} GiB"),
         ("peak RSS (ru_maxrss, whole process)", f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB "
                                                  f"(before training {rss_before / 2**20:.2f} GiB)"),
         ("cores", f"{os.cpu_count()} (figures under contention when the machine is shared)"),

@@ -17,7 +17,6 @@ import os
 import shutil
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.memory import PeakRSS
 from features.extract import EXTRACTORS, Extractor, extract_clip, extract_dataset
 
 FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "data" / "openmic" / "audio" / "000" / "000046_3840.ogg"
@@ -49,53 +49,6 @@ def make_clips(folder: Path, n: int) -> list[Path]:
             shutil.copyfile(FIXTURE, path)
         paths.append(path)
     return paths
-
-
-def tree_rss_bytes(root_pid: int) -> int:
-    """Sum of VmRSS over `root_pid` and all its descendants (Linux /proc)."""
-    parent_of, rss = {}, {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/status") as f:
-                fields = dict(line.split(":", 1) for line in f if ":" in line)
-        except OSError:
-            continue
-        parent_of[int(entry)] = int(fields["PPid"])
-        rss[int(entry)] = int(fields.get("VmRSS", "0 kB").split()[0]) * 1024
-
-    def in_tree(pid: int) -> bool:
-        while pid > 1:
-            if pid == root_pid:
-                return True
-            pid = parent_of.get(pid, 0)
-        return False
-
-    return sum(size for pid, size in rss.items() if in_tree(pid))
-
-
-class PeakRSS:
-    """Samples the process tree's RSS in a thread every `interval_s` while active."""
-
-    def __init__(self, interval_s: float = 0.2):
-        self.interval_s, self.peak = interval_s, 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, tree_rss_bytes(os.getpid()))
-            self._stop.wait(self.interval_s)
-
-    def __enter__(self) -> PeakRSS:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, tree_rss_bytes(os.getpid()))
 
 
 def cpu_ms_per_clip(extractor: str, params: dict | None, paths: list[Path]) -> float:

@@ -8,7 +8,6 @@ time) and ``history.csv`` (epoch, loss, val_loss, val_map, lr).
 from __future__ import annotations
 
 import json
-import os
 import platform
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from cnn.config import (
 )
 from cnn.data import RowReader, iterate_rows, unpack_cache
 from cnn.losses import MaskedBinaryCrossentropy  # noqa: F401  (registers the loss for loading)
+from features.atomic import atomic_write, atomic_write_json, atomic_write_text
 from features.errors import DatasetError, ParameterError
 
 
@@ -89,12 +89,10 @@ class CNNModel:
         """Write model.keras, metadata.json and history.csv into `out_dir` (atomically each)."""
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        tmp_model = out_dir / f"{MODEL_NAME[:-6]}.tmp-{os.getpid()}.keras"
-        self.model.save(tmp_model)
-        os.replace(tmp_model, out_dir / MODEL_NAME)
+        atomic_write(out_dir / MODEL_NAME, self.model.save, keep_suffix=True)
         metadata = dict(self.metadata, thresholds=self.thresholds_.tolist())
-        write_atomic(out_dir / METADATA_NAME, json.dumps(metadata, indent=2))
-        write_atomic(out_dir / HISTORY_NAME, self.history.to_csv(index=False))
+        atomic_write_json(out_dir / METADATA_NAME, metadata, indent=2)
+        atomic_write_text(out_dir / HISTORY_NAME, self.history.to_csv(index=False))
 
     @classmethod
     def load(cls, out_dir: str | Path) -> CNNModel:
@@ -128,13 +126,6 @@ def predict_rows(model: keras.Model, reader: RowReader, idx: np.ndarray, *,
         out[start : start + len(x)] = model.predict_on_batch(x)
         start += len(x)
     return out
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file and `os.replace`."""
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def versions() -> dict:

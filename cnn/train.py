@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
+import sys
 import time
 from pathlib import Path
 
@@ -39,7 +39,8 @@ from cnn.data import RowReader, band_statistics, steps_per_epoch, training_datas
 from cnn.losses import MaskedBinaryCrossentropy, masked_bce, pack_targets, split_targets
 from cnn.metrics import masked_map
 from cnn.model import build_model, model_cost
-from cnn.predict import CNNModel, predict_rows, versions, write_atomic
+from cnn.predict import CNNModel, predict_rows, versions
+from features.atomic import atomic_write, atomic_write_json, atomic_write_text
 from features.errors import ParameterError
 from features.openmic import CLASSES, TARGET_RULE, TARGET_THRESHOLD
 
@@ -118,7 +119,7 @@ def train_cnn(
     if initial_epoch < config.epochs and not state["stopped"]:
         dataset = training_dataset(reader, packed, fit_idx, config, mean, initial_epoch=initial_epoch)
         model.fit(dataset, epochs=config.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps, shuffle=False,
-                  verbose=1 if progress else 0, callbacks=[tracker, *(callbacks or [])])
+                  verbose=_keras_verbosity(progress), callbacks=[tracker, *(callbacks or [])])
 
     if (out_dir / BEST_WEIGHTS_NAME).is_file():
         model.load_weights(out_dir / BEST_WEIGHTS_NAME)
@@ -174,7 +175,7 @@ class _EpochEnd(keras.callbacks.Callback):
         score = val_map if math.isfinite(val_map) else -val_loss
         if score > state["best_score"]:
             state.update(best_score=score, best_epoch=epoch, wait=0)
-            _save_atomic(self.model.save_weights, self.out_dir / BEST_WEIGHTS_NAME)
+            atomic_write(self.out_dir / BEST_WEIGHTS_NAME, self.model.save_weights, keep_suffix=True)
         else:
             state["wait"] += 1
         if self.config.patience and state["wait"] >= self.config.patience:
@@ -182,17 +183,9 @@ class _EpochEnd(keras.callbacks.Callback):
             self.model.stop_training = True
         state["epoch"] = epoch
         state["train_time_s"] = self.time_before + time.perf_counter() - self.started
-        _save_atomic(self.model.save, self.out_dir / CHECKPOINT_NAME)
-        write_atomic(self.out_dir / CHECKPOINT_STATE_NAME, json.dumps(state))
-        write_atomic(self.out_dir / HISTORY_NAME, _history_frame(state["history"]).to_csv(index=False))
-
-
-def _save_atomic(save, path: Path) -> None:
-    """Call a Keras saver on a temporary name keeping the suffix Keras insists on, then rename."""
-    suffix = ".weights.h5" if path.name.endswith(".weights.h5") else path.suffix
-    tmp = path.with_name(f"{path.name[: -len(suffix)]}.tmp-{os.getpid()}{suffix}")
-    save(tmp)
-    os.replace(tmp, path)
+        atomic_write(self.out_dir / CHECKPOINT_NAME, self.model.save, keep_suffix=True)
+        atomic_write_json(self.out_dir / CHECKPOINT_STATE_NAME, state)
+        atomic_write_text(self.out_dir / HISTORY_NAME, _history_frame(state["history"]).to_csv(index=False))
 
 
 def _optimizer(config: CNNConfig, steps: int) -> keras.optimizers.Optimizer:
@@ -275,3 +268,10 @@ def _usable_rows(idx, ok: np.ndarray, n: int, name: str) -> np.ndarray:
     if idx.size == 0:
         raise ParameterError(f"{name} holds no usable clip (empty, or every row not ok in the cache)")
     return idx
+
+
+def _keras_verbosity(progress: bool) -> int:
+    """A live bar on a terminal; one line per epoch in a log file or pipe."""
+    if not progress:
+        return 0
+    return 1 if sys.stdout.isatty() else 2

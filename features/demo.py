@@ -24,7 +24,6 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +33,7 @@ from joblib import Parallel, delayed
 from tqdm import tqdm
 
 from features import demo_embed
+from features.atomic import atomic_write, atomic_write_json, atomic_write_text
 from features.demo_labels import CrowdLabels, crowd_labels
 from features.demo_music import IDIOMS, Groove, Key, compose
 from features.demo_plan import ClipPlan, artist_split, make_plan
@@ -161,16 +161,6 @@ def render_clip(
     return mix, rows
 
 
-def _atomic(path: Path, write: Callable[[Path], None]) -> None:
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    write(tmp)
-    os.replace(tmp, path)
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    _atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-
-
 def write_ogg(path: Path, y: np.ndarray, sr: int = SAMPLE_RATE_HZ) -> None:
     """Write audio as OGG Vorbis (libsndfile's default quality), in blocks of `OGG_WRITE_FRAMES`.
 
@@ -206,7 +196,7 @@ def _make_chunk(
             mix, stems = render_clip(clip, renderer=renderer, presets=presets, seed=seed)
             path = audio_path(work, clip.sample_key)
             path.parent.mkdir(parents=True, exist_ok=True)
-            _atomic(path, lambda tmp, mix=mix: write_ogg(tmp, mix))
+            atomic_write(path, lambda tmp, mix=mix: write_ogg(tmp, mix))
             y, sr = sf.read(path, dtype="float32", always_2d=True)
             if len(y) != CLIP_FRAMES:
                 raise DatasetError(
@@ -218,7 +208,7 @@ def _make_chunk(
                     demo_embed.stand_in_embedding(y.T, sr), N_ROWS
                 ).tolist()
             records.append(record)
-    _atomic_text(part, json.dumps(records))
+    atomic_write_json(part, records)
     return records
 
 
@@ -307,20 +297,20 @@ def _write_dataset(
                 f, X=X.astype(np.int64), Y_true=labels.Y_true, Y_mask=labels.Y_mask, sample_key=keys
             )
 
-    _atomic(work / NPZ_NAME, save_npz)
-    _atomic_text(work / CLASS_MAP_NAME, json.dumps({c: i for i, c in enumerate(CLASSES)}, indent=4))
+    atomic_write(work / NPZ_NAME, save_npz)
+    atomic_write_json(work / CLASS_MAP_NAME, {c: i for i, c in enumerate(CLASSES)}, indent=4)
     (work / "partitions").mkdir(exist_ok=True)
     for name, rows in (("split01_train.csv", ~is_test), ("split01_test.csv", is_test)):
-        _atomic_text(work / "partitions" / name, "".join(f"{k}\n" for k in keys[rows]))
-    _atomic(work / METADATA_NAME, lambda tmp: _metadata(plan).to_csv(tmp, index=False))
-    _atomic(
+        atomic_write_text(work / "partitions" / name, "".join(f"{k}\n" for k in keys[rows]))
+    atomic_write(work / METADATA_NAME, lambda tmp: _metadata(plan).to_csv(tmp, index=False))
+    atomic_write(
         work / AGGREGATED_LABELS_NAME,
         lambda tmp: _aggregated_labels(keys, labels).to_csv(tmp, index=False),
     )
     stems = pd.DataFrame(
         [{"sample_key": r["sample_key"], **s} for r in records for s in r["stems"]]
     )
-    _atomic(work / STEMS_NAME, lambda tmp: stems.to_csv(tmp, index=False))
+    atomic_write(work / STEMS_NAME, lambda tmp: stems.to_csv(tmp, index=False))
 
 
 def _render_all(plan, work, presets, sound_font, seed, stand_in, n_jobs, progress) -> list[dict]:
@@ -452,7 +442,7 @@ def make_demo(
     ):
         shutil.rmtree(work)  # an earlier run with other parameters: nothing to keep
     work.mkdir(parents=True, exist_ok=True)
-    _atomic_text(params_file, json.dumps(params))
+    atomic_write_json(params_file, params)
     (work / "parts").mkdir(exist_ok=True)
 
     sound_font = default_sound_font()
@@ -489,7 +479,7 @@ def make_demo(
     )
     shutil.rmtree(work / "parts")
     params_file.unlink()
-    _atomic_text(work / DEMO_NAME, json.dumps(demo, indent=2))
+    atomic_write_json(work / DEMO_NAME, demo, indent=2)
     if out.is_dir():
         out.rmdir()  # empty (checked by _reuse); a rename cannot replace it otherwise on all systems
     os.replace(work, out)

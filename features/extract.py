@@ -27,6 +27,7 @@ from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
 from features import vggish_params
+from features.atomic import atomic_write_json
 from features.audio import CLIP_DURATION_S, load_audio
 from features.errors import DatasetError, ParameterError
 from features.logmel import LOGMEL_PARAMS, logmel
@@ -232,7 +233,7 @@ def extract_dataset(
         "n_ok": len(keys) - len(problems),
         "versions": _versions(),
     }
-    _write_json_atomic(folder / MANIFEST, manifest)
+    atomic_write_json(folder / MANIFEST, manifest, indent=1)
     return FeatureCache.open(folder)
 
 
@@ -278,6 +279,7 @@ def _run_chunks(spec, params, paths, keys, chunks, todo, folder, layout, n_jobs,
     bar = tqdm(
         total=len(keys), initial=len(keys) - len(clip_ids), disable=not progress, unit="clip", desc=folder.name
     )
+    (folder / CHUNKS).mkdir(exist_ok=True)
     fd = os.open(folder / DATA, os.O_WRONLY)
     try:
         for c in todo:
@@ -294,7 +296,7 @@ def _run_chunks(spec, params, paths, keys, chunks, todo, folder, layout, n_jobs,
                     )
                 os.pwrite(fd, row, offset + i * row_bytes)
                 bar.update()
-            _write_json_atomic(_chunk_marker(folder, c), {"problems": problems})
+            atomic_write_json(_chunk_marker(folder, c), {"problems": problems}, indent=1)
     finally:
         os.close(fd)
         bar.close()
@@ -325,13 +327,6 @@ def extract_clip(spec: Extractor, path: Path, params: dict) -> tuple[np.ndarray 
 
 def _chunk_marker(folder: Path, chunk: int) -> Path:
     return folder / CHUNKS / f"{chunk:05d}.json"
-
-
-def _write_json_atomic(path: Path, obj: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
 
 
 def _versions() -> dict[str, str]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from features.atomic import atomic_write, atomic_write_bytes, atomic_write_text  # noqa: F401  (re-exported)
 from features.errors import DatasetError, ParameterError
 from reports import params
 
@@ -40,24 +40,6 @@ class Predictions:
     Y_true: np.ndarray
     Y_mask: np.ndarray
     probas: dict[str, np.ndarray]
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through ``path.tmp-<pid>`` and ``os.replace``."""
-    path = Path(path)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write UTF-8 ``text`` to ``path`` atomically."""
-    return atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def to_json(obj: object) -> str:
@@ -135,15 +117,12 @@ def write_predictions(
     _check_predictions(sample_key, classes, Y_true, Y_mask, probas)
     arrays = {"sample_key": sample_key, "classes": classes, "Y_true": Y_true, "Y_mask": Y_mask}
     arrays.update({params.PROBA_PREFIX + m: np.asarray(p, dtype=np.float32) for m, p in probas.items()})
-    path = Path(path)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    try:
+
+    def save(tmp: Path) -> None:
         with open(tmp, "wb") as f:  # a file object keeps numpy from appending ".npz"
             np.savez_compressed(f, **arrays)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+
+    return atomic_write(path, save)
 
 
 def read_predictions(path: str | Path) -> Predictions:

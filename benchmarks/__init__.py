@@ -1,0 +1,1 @@
+"""Benchmark scripts (run as ``python benchmarks/bench_x.py`` from the repository root) and their helpers."""
