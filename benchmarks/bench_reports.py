@@ -3,15 +3,19 @@
 The OpenMIC-2018 test split has 5,085 clips with about 2 observed labels each. Prints seconds for
 the metrics with intervals (``evaluate`` + ``metrics_table``) and for the paired comparisons.
 
-    python -m benchmarks.bench_reports [--n-boot 1000] [--clips 5085] [--models 4]   # from the repo root
+    python benchmarks/bench_reports.py [--n-boot 1000] [--clips 5085] [--models 4]
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from reports import compare_models, evaluate, metrics_table
 
