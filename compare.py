@@ -586,6 +586,9 @@ def run(s: Settings) -> int:
     timings["total_s"] = time.perf_counter() - t0
     run_info["timings"] = timings
     _write_json(run_dir / "run.json", run_info)
+    if s.no_cache:
+        # Intermediate features and checkpoints served this run only; the results are in place.
+        shutil.rmtree(run_dir / ".work", ignore_errors=True)
     print_summary(run_dir, models)
     print(f"\nReport: {report.resolve()}")
     log.info("Done in %.0f s. Run folder: %s", timings["total_s"], run_dir)

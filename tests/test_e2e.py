@@ -173,3 +173,14 @@ def test_instrument_subset_runs_end_to_end(quick_run, tmp_path):
     assert pred["proba_lr"].shape == (len(pred["sample_key"]), 2)
     metrics = pd.read_csv(out / "metrics.csv")
     assert set(metrics["instrument"]) == {"trumpet", "violin", "macro", "micro"}
+
+
+def test_no_cache_reads_and_writes_no_cache(tmp_path):
+    cache = tmp_path / "cache"
+    out = tmp_path / "run"
+    res = _compare(["--demo", "--demo-size", "40", "--quick", "--no-cache", "--models", "lr,cnn",
+                    "--out", str(out)], tmp_path, cache)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert not cache.exists()
+    assert (out / "report.html").is_file() and (out / "models" / "cnn" / "history.csv").is_file()
+    assert not (out / ".work").exists()  # intermediate features and checkpoints are removed
