@@ -425,7 +425,8 @@ def train_cnn_model(data: Data, feats, s: Settings, cache: StageCache, run_dir: 
     Y_true = data.ds.Y_true[:, data.cols]
     Y_mask = data.ds.Y_mask[:, data.cols]
     start = time.perf_counter()
-    model = train_cnn(feats, Y_true, Y_mask, np.asarray(fit_idx), np.asarray(val_idx), config, work)
+    model = train_cnn(feats, Y_true, Y_mask, np.asarray(fit_idx), np.asarray(val_idx), config, work,
+                      classes=data.classes)
     seconds = time.perf_counter() - start
     model.save(work)
     final = cache.publish("models", f"cnn-{key}", work, {"train_time_s": seconds})
@@ -524,7 +525,7 @@ def run(s: Settings) -> int:
         raise SettingsError(str(err)) from None
     timings["data_s"] = time.perf_counter() - t0
     ds = data.ds
-    source = "demo" if ds.demo else "openmic"
+    source = dataset_source(ds)
     log.info("Split: %d train (%d fit + %d validation, grouped by artist), %d test clips; %d instruments",
              len(ds.train_idx), len(data.fit_idx), len(data.val_idx), len(data.test_idx), len(data.cols))
 
@@ -595,6 +596,16 @@ def run(s: Settings) -> int:
     return 0
 
 
+OPENMIC_SIZES = (20000, 5085)  # clips in the release, clips in split01_test
+
+
+def dataset_source(ds) -> str:
+    """"demo", "openmic" (the full release, where published numbers apply) or "custom"."""
+    if ds.demo:
+        return "demo"
+    return "openmic" if (len(ds.sample_key), len(ds.test_idx)) == OPENMIC_SIZES else "custom"
+
+
 def _real_data_present() -> bool:
     env = os.environ.get("OPENMIC_ROOT")
     return bool(env and Path(env).is_dir()) or Path("openmic-2018").is_dir()
@@ -615,7 +626,9 @@ def _model_info(name, model, seconds, infer, reused, path: Path) -> dict[str, An
 
 def _embedding_name(ds) -> str:
     if not ds.demo:
-        return "VGGish (OpenMIC-2018 release, PCA-whitened, 8-bit)"
+        if dataset_source(ds) == "openmic":
+            return "VGGish (OpenMIC-2018 release, PCA-whitened, 8-bit)"
+        return "X of openmic-2018.npz (embedding not recorded; VGGish if made like the release)"
     embedding = ds.demo.get("embedding", "unknown")
     return str(embedding.get("name", embedding)) if isinstance(embedding, dict) else str(embedding)
 
@@ -630,8 +643,10 @@ def _dataset_info(data: Data, root: Path, source: str, skipped: dict[str, str]) 
             f"{demo.get('n_clips', len(ds.sample_key))} clips rendered from the {font} sound font, "
             f"seed {demo.get('seed', '?')}, {demo.get('labels_per_clip', '?')} observed labels per clip"
         )
-    else:
+    elif source == "openmic":
         description = "OpenMIC-2018 (Humphrey, Durand, McFee, ISMIR 2018), official split01"
+    else:
+        description = f"{len(data.ds.sample_key)} clips in OpenMIC-2018's layout at {root}"
     return {
         "source": source,
         "root": str(root),

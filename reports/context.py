@@ -138,6 +138,9 @@ def _source(dataset: dict) -> dict:
     elif source == "demo":
         words = ("the synthetic demo set made by features.demo: rendered MIDI, not real recordings, "
                  f"with a stand-in embedding ({embedding}); published OpenMIC-2018 numbers do not apply")
+    elif source == "custom":
+        words = (f"a dataset in OpenMIC-2018's layout that is not the full release "
+                 f"({dataset.get('description', '')}); published OpenMIC-2018 numbers do not apply")
     else:
         words = f"an unrecorded data source ({source!s}); published OpenMIC-2018 numbers may not apply"
     return {"kind": source, "words": words, "embedding": embedding}

@@ -104,3 +104,12 @@ def test_help_explains_every_flag_with_its_default():
                  "--quick", "--epochs", "--seed", "--jobs", "--out", "--no-cache", "--config"):
         assert flag in res.stdout
     assert "default" in res.stdout
+
+
+def test_only_the_full_release_counts_as_openmic(openmic_factory):
+    """Published numbers are shown only for the full release; a smaller folder is "custom"."""
+    from features import openmic
+
+    ds = openmic.load(openmic_factory(n_clips=40))
+    assert compare.dataset_source(ds) == "custom"
+    assert "not recorded" in compare._embedding_name(ds)
