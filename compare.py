@@ -69,6 +69,13 @@ class Settings:
     no_cache: bool = False
     cache_dir: str = str(DEFAULT_CACHE)
 
+    def __post_init__(self) -> None:
+        # "~" in a TOML config reaches us unexpanded; every stage must see the same folder.
+        for name in ("data", "download", "out", "cache_dir"):
+            value = getattr(self, name)
+            if value is not None:
+                setattr(self, name, str(Path(value).expanduser()))
+
     def to_toml(self) -> str:
         lines = ["# Settings of this run; pass this file back with --config to repeat it."]
         for field in dataclasses.fields(self):
@@ -359,14 +366,10 @@ def load_data(root: Path, s: Settings) -> Data:
     ds = openmic.load(root)
     cols = class_selection(s, ds.classes)
     fit_idx, val_idx = ds.validation_split(seed=s.seed)
-    key = fingerprint(
-        str(root.resolve()),
-        ds.sample_key.tolist()[:5],
-        len(ds.sample_key),
-        int(np.asarray(ds.Y_true).sum() * 1000),
-        fit_idx.tolist(),
-        val_idx.tolist(),
-    )
+    content = hashlib.sha256()  # every array a model sees: a changed file never reuses a stale model
+    for array in (ds.sample_key.astype(str), ds.X, ds.Y_true, ds.Y_mask, ds.test_idx):
+        content.update(np.ascontiguousarray(array).tobytes())
+    key = fingerprint(str(root.resolve()), content.hexdigest(), fit_idx.tolist(), val_idx.tolist())
     return Data(ds=ds, cols=cols, fit_idx=fit_idx, val_idx=val_idx, test_idx=ds.test_idx, key=key)
 
 

@@ -56,6 +56,7 @@ def train_cnn(
     *,
     progress: bool = True,
     callbacks: list | None = None,
+    classes: tuple[str, ...] = CLASSES,
 ) -> CNNModel:
     """Train the spectrogram CNN on rows `fit_idx`, early-stopped on rows `val_idx`.
 
@@ -64,9 +65,9 @@ def train_cnn(
     cache : FeatureCache or np.ndarray [shape=(n, n_mels, n_frames)]
         Log-mel of every clip (`features.extract`), read row by row; rows with ``cache.ok``
         False are left out of training and validation.
-    Y_true : np.ndarray [shape=(n, 20)]
-        Relevance per (clip, instrument), aligned with the cache rows.
-    Y_mask : np.ndarray [shape=(n, 20)] bool
+    Y_true : np.ndarray [shape=(n, K)]
+        Relevance per (clip, instrument), aligned with the cache rows; K = len(classes).
+    Y_mask : np.ndarray [shape=(n, K)] bool
         Observed pairs; the others are masked out of the loss and of every score.
     fit_idx, val_idx : np.ndarray int
         Row indices of the training and validation clips.
@@ -78,6 +79,8 @@ def train_cnn(
         Keras progress bar per epoch, with val_loss and val_map added.
     callbacks : list of keras.callbacks.Callback, optional
         Extra callbacks, run after the checkpoint of each epoch is written.
+    classes : tuple of str
+        Names of the columns of `Y_true` (default all 20 OpenMIC classes, class-map order).
 
     Returns
     -------
@@ -86,11 +89,12 @@ def train_cnn(
     """
     config = config or CNNConfig()
     data, ok, params = unpack_cache(cache)
-    Y_true, Y_mask = _check_labels(Y_true, Y_mask, len(data))
+    classes = tuple(str(c) for c in classes)
+    Y_true, Y_mask = _check_labels(Y_true, Y_mask, len(data), len(classes))
     fit_idx = _usable_rows(fit_idx, ok, len(data), "fit_idx")
     val_idx = _usable_rows(val_idx, ok, len(data), "val_idx")
     out_dir = Path(out_dir)
-    finished = _finished_model(out_dir, config)
+    finished = _finished_model(out_dir, config, classes)
     if finished is not None:
         return finished
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -104,7 +108,8 @@ def train_cnn(
     state = _load_state(out_dir, config)
     if state is None:
         mean, variance = band_statistics(reader, fit_idx)
-        model = build_model(data.shape[1], mean, np.maximum(variance, MIN_STD**2), config)
+        model = build_model(data.shape[1], mean, np.maximum(variance, MIN_STD**2), config,
+                            n_classes=len(classes))
         _init_output_bias(model, packed[fit_idx])
         model.compile(optimizer=_optimizer(config, steps), loss=MaskedBinaryCrossentropy())
         state = {"config": config.to_dict(), "epoch": -1, "history": [], "best_score": -math.inf,
@@ -130,7 +135,7 @@ def train_cnn(
     metadata = {
         "format": FILE_FORMAT, "format_version": FILE_FORMAT_VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "classes": list(CLASSES), "target_rule": TARGET_RULE,
+        "classes": list(classes), "target_rule": TARGET_RULE,
         "soft_targets": config.soft_targets, "threshold_fallback_classes": fallback,
         "n_mels": int(data.shape[1]), "n_frames": int(data.shape[2]),
         "frontend_params": params, "normalisation": {"mean": state["mean"], "variance": state["variance"]},
@@ -232,8 +237,8 @@ def _load_state(out_dir: Path, config: CNNConfig) -> dict | None:
     return state
 
 
-def _finished_model(out_dir: Path, config: CNNConfig) -> CNNModel | None:
-    """The model a finished run with the same config left in `out_dir`, or None."""
+def _finished_model(out_dir: Path, config: CNNConfig, classes: tuple[str, ...]) -> CNNModel | None:
+    """The model a finished run with the same config and classes left in `out_dir`, or None."""
     if not (out_dir / METADATA_NAME).is_file():
         return None
     model = CNNModel.load(out_dir)
@@ -242,16 +247,22 @@ def _finished_model(out_dir: Path, config: CNNConfig) -> CNNModel | None:
             f"{out_dir} already holds a CNN trained with another config "
             f"({model.metadata.get('config')}); given {config.to_dict()}: use another out_dir"
         )
+    if model.classes != classes:
+        raise ParameterError(
+            f"{out_dir} already holds a CNN trained for classes {list(model.classes)}; "
+            f"given {list(classes)}: use another out_dir"
+        )
     return model
 
 
-def _check_labels(Y_true, Y_mask, n: int) -> tuple[np.ndarray, np.ndarray]:
+def _check_labels(Y_true, Y_mask, n: int, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
     Y_true = np.asarray(Y_true, dtype=np.float64)
     Y_mask = np.asarray(Y_mask)
-    expected = (n, len(CLASSES))
+    expected = (n, n_classes)
     if Y_true.shape != expected or Y_mask.shape != expected:
         raise ParameterError(
-            f"Y_true and Y_mask must have shape {expected} (one row per cache row); "
+            f"Y_true and Y_mask must have shape {expected} (one row per cache row, one column per "
+            "class; pass classes=... naming the columns); "
             f"given {Y_true.shape} and {Y_mask.shape}"
         )
     if Y_mask.dtype != bool:

@@ -130,8 +130,11 @@ def _all_scores(y_all, mask, probas, W, thresholds):
         Wk = W[:, obs].astype(np.float64)  # gathered once, shared by the models
         for m, proba in probas.items():
             thr = thresholds[m]
-            row, counts = _instrument_scores(y_all[obs, k], proba[obs, k], Wk,
-                                             None if thr is None else float(thr[k]))
+            y, score, Wm = y_all[obs, k], proba[obs, k], Wk
+            scored = np.isfinite(score)
+            if not scored.all():  # NaN: no prediction (e.g. a clip without audio), left out for m only
+                y, score, Wm = y[scored], score[scored], Wk[:, scored]
+            row, counts = _instrument_scores(y, score, Wm, None if thr is None else float(thr[k]))
             for name, value in row.items():
                 per[m].setdefault(name, []).append(value)
             for suffix, c in counts.items():
@@ -168,6 +171,7 @@ def evaluate(
     Y_true : np.ndarray [shape=(n, K)], float -- target ``Y_true >= 0.5`` on observed pairs
     Y_mask : np.ndarray [shape=(n, K)], bool -- observed pairs
     probas : dict model -> np.ndarray [shape=(n, K)]
+        NaN marks a pair the model has no prediction for; it is left out of that model's metrics.
     classes : tuple of str [length=K]
     thresholds : dict model -> np.ndarray [shape=(K,)] or None, optional
         Validation thresholds; models without them get no ``*_at_val_thr`` metrics.

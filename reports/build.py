@@ -70,8 +70,10 @@ def _draw(
     y = pred.Y_true >= params.TARGET_THRESHOLD
     curves, auc, ap = {}, {}, {}
     for k, name in enumerate(ev.classes):
-        obs = pred.Y_mask[:, k]
-        curves[name] = {m: instrument_curves(y[obs, k], pred.probas[m][obs, k]) for m in models}
+        curves[name] = {}
+        for m in models:  # a NaN probability (no prediction for that clip) is left out per model
+            scored = pred.Y_mask[:, k] & np.isfinite(pred.probas[m][:, k])
+            curves[name][m] = instrument_curves(y[scored, k], pred.probas[m][scored, k])
         auc[name] = {m: float(ev.per_instrument[m]["roc_auc"][0, k]) for m in models}
         ap[name] = {m: float(ev.per_instrument[m]["ap"][0, k]) for m in models}
 

@@ -151,3 +151,20 @@ def test_paired_comparisons_flag_the_better_model():
     assert not same.significant.any() and (same["diff"] == 0).all()
     # per-instrument p_holm is Holm over that (pair, metric) family
     np.testing.assert_allclose(per.p_holm.to_numpy(), holm(per.p_value.to_numpy()))
+
+
+def test_nan_probabilities_are_left_out_for_that_model_only():
+    """compare.py writes NaN for clips the CNN could not read: they count for no metric of the CNN."""
+    rng = np.random.default_rng(4)
+    n, K = 120, 2
+    Y_true, Y_mask = fake_labels(n, rng, n_classes=K, per_clip=1.5)
+    good, other = fake_proba(Y_true, 2.0, rng), fake_proba(Y_true, 1.0, rng)
+    holes = good.copy()
+    holes[:15] = np.nan
+    both = evaluate(Y_true, Y_mask, {"other": other, "cnn": holes}, classes=("a", "b"), n_boot=5, seed=0)
+    alone = evaluate(Y_true[15:], Y_mask[15:], {"cnn": good[15:]}, classes=("a", "b"), n_boot=5, seed=0)
+    full = evaluate(Y_true, Y_mask, {"other": other}, classes=("a", "b"), n_boot=5, seed=0)
+    for metric in ("roc_auc", "ap", "f1_pos", "precision"):
+        np.testing.assert_allclose(both.per_instrument["cnn"][metric][0], alone.per_instrument["cnn"][metric][0])
+        np.testing.assert_allclose(both.per_instrument["other"][metric][0], full.per_instrument["other"][metric][0])
+    np.testing.assert_allclose(both.micro["cnn"]["f1_pos"][0], alone.micro["cnn"]["f1_pos"][0])

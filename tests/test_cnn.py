@@ -227,6 +227,20 @@ def test_soft_targets_and_not_ok_rows(dataset, tmp_path):
     assert np.isfinite(model.history[["loss", "val_loss"]].to_numpy()).all()
 
 
+def test_instrument_subset_trains_k_outputs(dataset, tmp_path):
+    """compare.py --instruments passes Y[:, cols] and the class names: K outputs, not 20."""
+    cache, Y_true, Y_mask = dataset
+    cols, names = [3, 17], ("cello", "trumpet")
+    model = train_cnn(cache, Y_true[:, cols], Y_mask[:, cols], FIT, VAL, CNNConfig.quick(epochs=1),
+                      tmp_path, progress=False, classes=names)
+    assert model.classes == names and model.thresholds_.shape == (2,)
+    assert model.predict_proba(cache, VAL[:3]).shape == (3, 2)
+    assert CNNModel.load(tmp_path).classes == names
+    with pytest.raises(ParameterError, match="classes"):
+        train_cnn(cache, Y_true[:, cols], Y_mask[:, cols], FIT, VAL, CNNConfig.quick(epochs=1),
+                  tmp_path, progress=False, classes=("banjo", "voice"))
+
+
 def test_bad_inputs_raise():
     with pytest.raises(ParameterError, match="n_clips, n_mels, n_frames"):
         train_cnn(np.zeros((4, 8)), np.zeros((4, 20)), np.zeros((4, 20), bool), [0], [1])

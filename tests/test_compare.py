@@ -113,3 +113,29 @@ def test_only_the_full_release_counts_as_openmic(openmic_factory):
     ds = openmic.load(openmic_factory(n_clips=40))
     assert compare.dataset_source(ds) == "custom"
     assert "not recorded" in compare._embedding_name(ds)
+
+
+def test_data_key_changes_with_the_embeddings_and_labels(openmic_factory):
+    """A dataset folder whose X or Y_mask changed in place must not reuse cached models."""
+    import numpy as np
+
+    root = openmic_factory()
+    key = compare.load_data(root, compare.Settings()).key
+    assert compare.load_data(root, compare.Settings()).key == key
+    with np.load(root / "openmic-2018.npz", allow_pickle=True) as z:
+        arrays = dict(z)
+    X = arrays["X"].copy()
+    X[0, 0, 0] = (X[0, 0, 0] + 1) % 256
+    np.savez(root / "openmic-2018.npz", **{**arrays, "X": X})
+    assert compare.load_data(root, compare.Settings()).key != key
+    Y_mask = arrays["Y_mask"].copy()
+    Y_mask[np.unravel_index(np.flatnonzero(~Y_mask)[0], Y_mask.shape)] = True  # a 0.5 pair, now observed
+    np.savez(root / "openmic-2018.npz", **{**arrays, "Y_mask": Y_mask})
+    assert compare.load_data(root, compare.Settings()).key != key
+
+
+def test_tilde_in_config_paths_is_expanded_once_for_every_stage(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('cache_dir = "~/oc-cache"\nout = "~/oc-run"\n')
+    s = compare.parse_settings(["--config", str(cfg)])
+    assert s.cache_dir == str(Path("~/oc-cache").expanduser()) and "~" not in s.out

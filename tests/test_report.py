@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 from reports_fake_run import CLASSES, make_fake_run
@@ -94,3 +95,17 @@ def test_cli_rebuilds_the_report(tmp_path):
     missing = subprocess.run([sys.executable, "-m", "reports", str(tmp_path / "nope")],
                              capture_output=True, text=True, check=False)
     assert missing.returncode == 2 and "not a folder" in missing.stderr
+
+
+def test_report_leaves_out_nan_predictions_per_model(tmp_path):
+    """A CNN without audio for some test clips has NaN there; the report still builds, run.json or not."""
+    run = make_fake_run(tmp_path / "run", n=80, classes=CLASSES[:3], history=False)
+    with np.load(run / "predictions.npz") as z:
+        arrays = dict(z)
+    arrays["proba_cnn"][:7] = np.nan
+    np.savez(run / "predictions.npz", **arrays)
+    (run / "run.json").unlink()
+    build_report(run, n_boot=10, seed=0)
+    table = pd.read_csv(run / "metrics.csv")
+    assert table.loc[table.model == "cnn", "value"].notna().any()
+    assert (run / "report.html").is_file()
