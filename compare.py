@@ -230,6 +230,16 @@ def fingerprint(*parts: Any) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
+def code_fingerprint(package: str) -> str:
+    """Hash of a package's source: a cached model is not reused after its training code changed."""
+    folder = Path(__file__).resolve().parent / package
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*.py")):
+        digest.update(path.relative_to(folder).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 class StageCache:
     """Folders of finished stage outputs, each complete only once its ``done.json`` exists."""
 
@@ -378,7 +388,7 @@ def train_embedding_model(name: str, data: Data, s: Settings, cache: StageCache,
     from baselines import PerInstrumentModel
 
     ds = data.ds
-    key = fingerprint(data.key, name, data.cols, s.seed)
+    key = fingerprint(data.key, name, data.cols, s.seed, code_fingerprint("baselines"))
     done = cache.finished("models", f"{name}-{key}")
     if done is not None:
         model = PerInstrumentModel.load(done / "model.joblib")
@@ -416,7 +426,8 @@ def train_cnn_model(data: Data, feats, s: Settings, cache: StageCache, run_dir: 
     config = dataclasses.replace(config, seed=s.seed)
     if s.epochs is not None:
         config = dataclasses.replace(config, epochs=s.epochs)
-    key = fingerprint(data.key, "cnn", data.cols, dataclasses.asdict(config), feats.params)
+    key = fingerprint(data.key, "cnn", data.cols, dataclasses.asdict(config), feats.params,
+                      code_fingerprint("cnn"))
     done = cache.finished("models", f"cnn-{key}")
     if done is not None:
         return CNNModel.load(done), json.loads((done / "done.json").read_text())["train_time_s"], True

@@ -139,3 +139,14 @@ def test_tilde_in_config_paths_is_expanded_once_for_every_stage(tmp_path):
     cfg.write_text('cache_dir = "~/oc-cache"\nout = "~/oc-run"\n')
     s = compare.parse_settings(["--config", str(cfg)])
     assert s.cache_dir == str(Path("~/oc-cache").expanduser()) and "~" not in s.out
+
+
+def test_code_fingerprint_follows_the_training_code(tmp_path, monkeypatch):
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "a.py").write_text("X = 1\n")
+    monkeypatch.setattr(compare, "__file__", str(tmp_path / "compare.py"))
+    before = compare.code_fingerprint("pkg")
+    assert compare.code_fingerprint("pkg") == before
+    (pkg / "a.py").write_text("X = 2\n")
+    assert compare.code_fingerprint("pkg") != before

@@ -165,12 +165,12 @@ def test_instrument_subset_runs_end_to_end(quick_run, tmp_path):
     """--instruments trumpet,violin: the original project's single-instrument use, done right."""
     work = quick_run[0]
     out = tmp_path / "run"
-    res = _compare(["--demo", "--demo-size", str(DEMO_CLIPS), "--models", "lr,rf", "--instruments",
-                    "trumpet,violin", "--out", str(out)], work, work / "cache")
+    res = _compare(["--demo", "--demo-size", str(DEMO_CLIPS), "--quick", "--models", "lr,rf,cnn",
+                    "--instruments", "trumpet,violin", "--out", str(out)], work, work / "cache")
     assert res.returncode == 0, res.stderr[-3000:]
     pred = np.load(out / "predictions.npz")
     assert [str(c) for c in pred["classes"]] == ["trumpet", "violin"]
-    assert pred["proba_lr"].shape == (len(pred["sample_key"]), 2)
+    assert pred["proba_lr"].shape == pred["proba_cnn"].shape == (len(pred["sample_key"]), 2)
     metrics = pd.read_csv(out / "metrics.csv")
     assert set(metrics["instrument"]) == {"trumpet", "violin", "macro", "micro"}
 
