@@ -150,3 +150,14 @@ def test_code_fingerprint_follows_the_training_code(tmp_path, monkeypatch):
     assert compare.code_fingerprint("pkg") == before
     (pkg / "a.py").write_text("X = 2\n")
     assert compare.code_fingerprint("pkg") != before
+
+
+def test_dataset_failing_validation_gives_the_loaders_message(openmic_factory, tmp_path):
+    import numpy as np
+
+    root = openmic_factory(n_clips=40, npz_overrides={"Y_mask": np.zeros((40, 20), dtype=np.int8)})
+    res = _run(["--data", str(root), "--models", "lr", "--out", str(tmp_path / "run")], tmp_path,
+               OPENMIC_COMPARE_CACHE=str(tmp_path / "cache"))
+    assert res.returncode == 2
+    assert "openmic-2018.npz" in res.stderr and "Y_mask" in res.stderr
+    assert "Traceback" not in res.stderr
