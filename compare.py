@@ -292,7 +292,7 @@ def _json_default(obj: Any) -> Any:
 # ------------------------------------------------------------------------------------ stages
 
 
-def resolve_dataset(s: Settings, cache: StageCache) -> tuple[Path, str]:
+def resolve_dataset(s: Settings) -> tuple[Path, str]:
     """Return (dataset folder, how it was chosen), downloading or generating when asked."""
     if s.download is not None:
         from features.download import download_openmic
@@ -309,7 +309,7 @@ def resolve_dataset(s: Settings, cache: StageCache) -> tuple[Path, str]:
         ):
             if candidate and Path(candidate).is_dir():
                 return Path(candidate), f"dataset found at {why} = {candidate}"
-    return make_demo_set(s, cache)
+    return make_demo_set(s)
 
 
 def check_data_folder(s: Settings) -> Path:
@@ -322,7 +322,7 @@ def check_data_folder(s: Settings) -> Path:
     return root
 
 
-def make_demo_set(s: Settings, cache: StageCache) -> tuple[Path, str]:
+def make_demo_set(s: Settings) -> tuple[Path, str]:
     from features import demo
 
     n_clips = s.demo_size or demo.DEFAULT_CLIPS
@@ -441,8 +441,7 @@ def train_cnn_model(data: Data, feats, s: Settings, cache: StageCache, run_dir: 
     start = time.perf_counter()
     model = train_cnn(feats, Y_true, Y_mask, np.asarray(fit_idx), np.asarray(val_idx), config, work,
                       classes=data.classes)
-    seconds = time.perf_counter() - start
-    model.save(work)
+    seconds = time.perf_counter() - start  # train_cnn has saved the finished model in `work`
     final = cache.publish("models", f"cnn-{key}", work, {"train_time_s": seconds})
     return CNNModel.load(final) if final != work else model, seconds, False
 
@@ -532,7 +531,7 @@ def run(s: Settings) -> int:
     (run_dir / "settings.toml").write_text(s.to_toml())
 
     try:
-        root, how = resolve_dataset(s, cache)
+        root, how = resolve_dataset(s)
         log.info("Data: %s", how)
         data = load_data(root, s)
     except DatasetError as err:
