@@ -30,7 +30,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from features.atomic import atomic_write, atomic_write_json
+from core.atomic import atomic_write, atomic_write_json
 
 # TensorFlow's C++ start-up notices (oneDNN, CPU features) say nothing a user can act on.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -518,7 +518,7 @@ def run(s: Settings) -> int:
     """The whole comparison; returns the process exit code."""
     import numpy as np
 
-    from features import DatasetError
+    from core import DatasetError
 
     t0 = time.perf_counter()
     timings: dict[str, float] = {}

@@ -23,7 +23,7 @@ from baselines.instrument import InstrumentFit, both_classes, fit_instrument, po
 from baselines.persist import load_model, save_model
 from baselines.pooling import pool
 from baselines.thresholds import validation_thresholds
-from features.errors import ParameterError
+from core.errors import ParameterError
 from features.openmic import CLASSES
 
 

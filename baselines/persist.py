@@ -18,8 +18,8 @@ import sklearn
 import xgboost
 
 from baselines import defaults as D
-from features.atomic import atomic_write
-from features.errors import DatasetError, ParameterError
+from core.atomic import atomic_write
+from core.errors import DatasetError, ParameterError
 
 EXPECTABLE = ("shape", "embedding", "classes", "pooling", "kind")
 

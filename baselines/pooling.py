@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from baselines.defaults import POOLINGS
-from features.errors import ParameterError
+from core.errors import ParameterError
 
 
 def _as_frames(X: np.ndarray, dtype: type) -> np.ndarray:

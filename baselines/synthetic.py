@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from baselines.defaults import CLIP_FEATURE_SHAPE
-from features.errors import ParameterError
+from core.errors import ParameterError
 
 N_CLASSES = 20
 FRAME_NOISE = 25.0  # per-frame, per-dimension standard deviation (quantised units)

@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.metrics import precision_recall_curve
 
 from baselines.defaults import FALLBACK_THRESHOLD
-from features.errors import ParameterError
+from core.errors import ParameterError
 
 
 def best_f1_threshold(y: np.ndarray, scores: np.ndarray) -> tuple[float, float]:

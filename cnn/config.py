@@ -14,7 +14,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from features.errors import ParameterError
+from core.errors import ParameterError
 
 # Units of the cached log-mel (`features.logmel`): natural log of the mel power, so a gain of
 # g dB adds g * ln(10) / 10 to every value.

@@ -23,7 +23,7 @@ import tensorflow as tf
 
 from cnn.augment import augment_batch
 from cnn.config import PREFETCH_BATCHES, STREAM_CHUNK_CLIPS, CNNConfig
-from features.errors import ParameterError
+from core.errors import ParameterError
 
 
 def unpack_cache(cache_or_array) -> tuple[np.ndarray, np.ndarray, dict]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from features.errors import ParameterError
+from core.errors import ParameterError
 from features.openmic import TARGET_THRESHOLD
 
 # As keras.losses.binary_crossentropy, so the numpy twin agrees with the training loss.

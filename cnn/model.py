@@ -25,7 +25,7 @@ import keras
 import numpy as np
 
 from cnn.config import CNNConfig
-from features.errors import ParameterError
+from core.errors import ParameterError
 from features.openmic import CLASSES
 
 STEM_KERNEL = (5, 5)

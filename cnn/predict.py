@@ -26,8 +26,8 @@ from cnn.config import (
 )
 from cnn.data import RowReader, iterate_rows, unpack_cache
 from cnn.losses import MaskedBinaryCrossentropy  # noqa: F401  (registers the loss for loading)
-from features.atomic import atomic_write, atomic_write_json, atomic_write_text
-from features.errors import DatasetError, ParameterError
+from core.atomic import atomic_write, atomic_write_json, atomic_write_text
+from core.errors import DatasetError, ParameterError
 
 
 class CNNModel:

@@ -40,8 +40,8 @@ from cnn.losses import MaskedBinaryCrossentropy, masked_bce, pack_targets, split
 from cnn.metrics import masked_map
 from cnn.model import build_model, model_cost
 from cnn.predict import CNNModel, predict_rows, versions
-from features.atomic import atomic_write, atomic_write_json, atomic_write_text
-from features.errors import ParameterError
+from core.atomic import atomic_write, atomic_write_json, atomic_write_text
+from core.errors import ParameterError
 from features.openmic import CLASSES, TARGET_RULE, TARGET_THRESHOLD
 
 

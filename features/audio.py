@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from features.errors import DatasetError, ParameterError
+from core.errors import DatasetError, ParameterError
 
 CLIP_DURATION_S = 10.0  # every OpenMIC-2018 clip is 10 s long
 DURATION_TOLERANCE_S = 0.01

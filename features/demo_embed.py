@@ -108,7 +108,7 @@ def vggish_weights_present() -> bool:
         from features.vggish_model import fetch_weights
     except ImportError:
         return False
-    from features.errors import DatasetError
+    from core.errors import DatasetError
 
     try:
         fetch_weights(download=False)

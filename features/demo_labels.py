@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from features.errors import ParameterError
+from core.errors import ParameterError
 
 OPENMIC_POSITIVE_SHARE = 0.43  # 17,614 of 41,268 observed labels
 OBSERVE_PRESENT_MAX = 0.9  # even at high density, some present instruments go unasked

@@ -26,7 +26,7 @@ import numpy as np
 import scipy.fft
 
 from features.demo_music import PERCUSSION_CHANNEL, Note
-from features.errors import ParameterError
+from core.errors import ParameterError
 
 SAMPLE_RATE_HZ = 44100
 SYSTEM_SOUND_FONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")  # Debian fluid-soundfont-gm

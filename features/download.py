@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 from tqdm import tqdm
 
 from features import openmic
-from features.errors import DatasetError
+from core.errors import DatasetError
 
 OPENMIC_URL = "https://zenodo.org/record/1432913/files/openmic-2018-v1.0.0.tgz"
 OPENMIC_MD5 = "e4ccf187e2bb5ab2e115416e8aafe7f4"

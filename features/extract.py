@@ -27,9 +27,9 @@ from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
 from features import vggish_params
-from features.atomic import atomic_write_json
+from core.atomic import atomic_write_json
 from features.audio import CLIP_DURATION_S, load_audio
-from features.errors import DatasetError, ParameterError
+from core.errors import DatasetError, ParameterError
 from features.logmel import LOGMEL_PARAMS, logmel
 from features.vggish import waveform_to_examples
 

@@ -25,7 +25,7 @@ import scipy.fft
 import soxr
 
 from features.audio import frame, periodic_hann, to_mono
-from features.errors import ParameterError
+from core.errors import ParameterError
 
 LOG_EPS = 1e-6  # floor added to the mel power before the log; the log of silence
 LOGMEL_PARAMS: dict = dict(

@@ -25,7 +25,7 @@ import pandas as pd
 import soundfile as sf
 from joblib import Parallel, delayed
 
-from features.errors import DatasetError, ParameterError
+from core.errors import DatasetError, ParameterError
 
 CLASSES: tuple[str, ...] = (
     "accordion", "banjo", "bass", "cello", "clarinet", "cymbals", "drums", "flute", "guitar",

@@ -17,7 +17,7 @@ import numpy as np
 
 from features import vggish_params as p
 from features.audio import frame, load_audio, periodic_hann, to_mono
-from features.errors import ParameterError
+from core.errors import ParameterError
 
 RESAMPLERS = ("kaiser_best", "soxr_hq")
 WINDOW_LENGTH_SAMPLES = round(p.SAMPLE_RATE_HZ * p.STFT_WINDOW_LENGTH_SECONDS)  # 400

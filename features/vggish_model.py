@@ -16,7 +16,7 @@ import keras
 import numpy as np
 
 from features import vggish_params as p
-from features.errors import DatasetError, ParameterError
+from core.errors import DatasetError, ParameterError
 from features.vggish import file_to_examples
 
 # Checkpoint scope -> (kind, weights shape). The Keras layer is named after the last component.

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from features.errors import ParameterError
+from core.errors import ParameterError
 from reports import metrics, params
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.errors import DatasetError, ParameterError
+from core.errors import DatasetError, ParameterError
 from reports import params, plots
 from reports.bootstrap import Evaluation, evaluate
 from reports.compare_models import compare_models

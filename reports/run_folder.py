@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.atomic import atomic_write, atomic_write_bytes, atomic_write_text  # noqa: F401  (re-exported)
-from features.errors import DatasetError, ParameterError
+from core.atomic import atomic_write, atomic_write_bytes, atomic_write_text  # noqa: F401  (re-exported)
+from core.errors import DatasetError, ParameterError
 from reports import params
 
 

@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 
 from features.audio import CLIP_DURATION_S, frame, load_audio, periodic_hann, to_mono
-from features.errors import DatasetError, ParameterError
+from core.errors import DatasetError, ParameterError
 
 CLIP = Path(__file__).parent / "data" / "openmic" / "audio" / "000" / "000046_3840.ogg"
 

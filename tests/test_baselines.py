@@ -23,7 +23,7 @@ from baselines import (
     read_metadata,
 )
 from baselines.instrument import _lr
-from features.errors import DatasetError, ParameterError
+from core.errors import DatasetError, ParameterError
 from features.openmic import CLASSES
 
 N_FIT, N_VAL, N_TEST = 300, 150, 100

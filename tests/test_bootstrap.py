@@ -8,7 +8,7 @@ from reports_fake_run import fake_labels, fake_proba
 from scipy.stats import norm
 from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 
-from features.errors import ParameterError
+from core.errors import ParameterError
 from reports import compare_models, evaluate, holm, metrics_table
 from reports.bootstrap import counts_from_indices, percentile_interval, resample_indices
 from reports.compare_models import bootstrap_p_value

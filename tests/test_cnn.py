@@ -27,7 +27,7 @@ from cnn import (
     spec_augment,
     train_cnn,
 )
-from features.errors import ParameterError
+from core.errors import ParameterError
 
 N_CLIPS, N_MELS, N_FRAMES, N_CLASSES = 72, 128, 200, 20
 FIT, VAL = np.arange(0, 56), np.arange(56, 72)

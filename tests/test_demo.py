@@ -18,7 +18,7 @@ import soundfile as sf
 from features import demo as demo_module
 from features import openmic
 from features.demo import make_demo
-from features.errors import ParameterError
+from core.errors import ParameterError
 
 FIXTURES = Path(__file__).parent / "data" / "openmic"
 N_CLIPS, SEED, LABELS_PER_CLIP = 48, 3, 10

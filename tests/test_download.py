@@ -14,7 +14,7 @@ import pytest
 
 from features import openmic
 from features.download import download_openmic, extract_archive, fetch, file_md5
-from features.errors import DatasetError
+from core.errors import DatasetError
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from features.audio import load_audio
-from features.errors import DatasetError, ParameterError
+from core.errors import DatasetError, ParameterError
 from features.extract import EXTRACTORS, Extractor, FeatureCache, extract_dataset
 from features.logmel import logmel
 from features.vggish import waveform_to_examples

@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 import soxr
 
-from features.errors import ParameterError
+from core.errors import ParameterError
 from features.logmel import LOG_EPS, LOGMEL_PARAMS, logmel
 
 CLIP = Path(__file__).parent / "data" / "openmic" / "audio" / "000" / "000046_3840.ogg"

@@ -14,7 +14,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from features.errors import DatasetError, ParameterError
+from core.errors import DatasetError, ParameterError
 from reports import build_report, evaluate, metrics_table, read_predictions, write_predictions
 from reports.metrics import (
     confusion_counts,

@@ -13,7 +13,7 @@ import soundfile as sf
 from conftest import OPENMIC_FIXTURES, REAL_CLIP, REAL_KEY, real_vggish_features
 
 from features import openmic
-from features.errors import DatasetError, ParameterError
+from core.errors import DatasetError, ParameterError
 
 
 def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:

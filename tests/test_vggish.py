@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 import soxr
 
-from features.errors import ParameterError
+from core.errors import ParameterError
 from features.vggish import file_to_examples, mel_matrix, waveform_to_examples
 
 CLIP = Path(__file__).parent / "data" / "openmic" / "audio" / "000" / "000046_3840.ogg"

@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from features import vggish_model as vm
-from features.errors import DatasetError, ParameterError
+from core.errors import DatasetError, ParameterError
 from features.vggish import file_to_examples
 
 CLIP = Path(__file__).parent / "data" / "openmic" / "audio" / "000" / "000046_3840.ogg"

@@ -2,7 +2,7 @@
 
 Readers therefore see either the old file or the complete new one, never a partial one, and an
 interrupted write leaves no temporary file behind (docs/architecture.md: "Files are written
-atomically"). This module sits in the bottom layer (``features``) so every package may use it.
+atomically"). This module sits in the bottom layer (``core``) so every package may use it.
 Folder-level renames (a whole work folder published at once) are not its business.
 """
 
