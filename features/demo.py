@@ -32,8 +32,9 @@ import soundfile as sf
 from joblib import Parallel, delayed
 from tqdm import tqdm
 
-from features import demo_embed
 from core.atomic import atomic_write, atomic_write_json, atomic_write_text
+from core.errors import DatasetError, ParameterError
+from features import demo_embed
 from features.demo_labels import CrowdLabels, crowd_labels
 from features.demo_music import IDIOMS, Groove, Key, compose
 from features.demo_plan import ClipPlan, artist_split, make_plan
@@ -46,7 +47,6 @@ from features.demo_render import (
     default_sound_font,
     mix_stems,
 )
-from core.errors import DatasetError, ParameterError
 from features.openmic import CLASS_MAP_NAME, CLASSES, DEMO_NAME, METADATA_NAME, NPZ_NAME
 
 DEFAULT_CLIPS = 500

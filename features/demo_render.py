@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import scipy.fft
 
-from features.demo_music import PERCUSSION_CHANNEL, Note
 from core.errors import ParameterError
+from features.demo_music import PERCUSSION_CHANNEL, Note
 
 SAMPLE_RATE_HZ = 44100
 SYSTEM_SOUND_FONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")  # Debian fluid-soundfont-gm

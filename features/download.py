@@ -21,8 +21,8 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
-from features import openmic
 from core.errors import DatasetError
+from features import openmic
 
 OPENMIC_URL = "https://zenodo.org/record/1432913/files/openmic-2018-v1.0.0.tgz"
 OPENMIC_MD5 = "e4ccf187e2bb5ab2e115416e8aafe7f4"

@@ -26,10 +26,10 @@ import numpy as np
 from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
-from features import vggish_params
 from core.atomic import atomic_write_json
-from features.audio import CLIP_DURATION_S, load_audio
 from core.errors import DatasetError, ParameterError
+from features import vggish_params
+from features.audio import CLIP_DURATION_S, load_audio
 from features.logmel import LOGMEL_PARAMS, logmel
 from features.vggish import waveform_to_examples
 

@@ -24,8 +24,8 @@ import numpy as np
 import scipy.fft
 import soxr
 
-from features.audio import frame, periodic_hann, to_mono
 from core.errors import ParameterError
+from features.audio import frame, periodic_hann, to_mono
 
 LOG_EPS = 1e-6  # floor added to the mel power before the log; the log of silence
 LOGMEL_PARAMS: dict = dict(

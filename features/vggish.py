@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from core.errors import ParameterError
 from features import vggish_params as p
 from features.audio import frame, load_audio, periodic_hann, to_mono
-from core.errors import ParameterError
 
 RESAMPLERS = ("kaiser_best", "soxr_hq")
 WINDOW_LENGTH_SAMPLES = round(p.SAMPLE_RATE_HZ * p.STFT_WINDOW_LENGTH_SECONDS)  # 400

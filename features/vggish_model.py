@@ -15,8 +15,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from features import vggish_params as p
 from core.errors import DatasetError, ParameterError
+from features import vggish_params as p
 from features.vggish import file_to_examples
 
 # Checkpoint scope -> (kind, weights shape). The Keras layer is named after the last component.

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from features.audio import CLIP_DURATION_S, frame, load_audio, periodic_hann, to_mono
 from core.errors import DatasetError, ParameterError
+from features.audio import CLIP_DURATION_S, frame, load_audio, periodic_hann, to_mono
 
 CLIP = Path(__file__).parent / "data" / "openmic" / "audio" / "000" / "000046_3840.ogg"
 

@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
+from core.errors import ParameterError
 from features import demo as demo_module
 from features import openmic
 from features.demo import make_demo
-from core.errors import ParameterError
 
 FIXTURES = Path(__file__).parent / "data" / "openmic"
 N_CLIPS, SEED, LABELS_PER_CLIP = 48, 3, 10

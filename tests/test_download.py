@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import DatasetError
 from features import openmic
 from features.download import download_openmic, extract_archive, fetch, file_md5
-from core.errors import DatasetError
 
 
 class _Handler(BaseHTTPRequestHandler):

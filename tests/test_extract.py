@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from features.audio import load_audio
 from core.errors import DatasetError, ParameterError
+from features.audio import load_audio
 from features.extract import EXTRACTORS, Extractor, FeatureCache, extract_dataset
 from features.logmel import logmel
 from features.vggish import waveform_to_examples

@@ -12,8 +12,8 @@ import pytest
 import soundfile as sf
 from conftest import OPENMIC_FIXTURES, REAL_CLIP, REAL_KEY, real_vggish_features
 
-from features import openmic
 from core.errors import DatasetError, ParameterError
+from features import openmic
 
 
 def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from features import vggish_model as vm
 from core.errors import DatasetError, ParameterError
+from features import vggish_model as vm
 from features.vggish import file_to_examples
 
 CLIP = Path(__file__).parent / "data" / "openmic" / "audio" / "000" / "000046_3840.ogg"
