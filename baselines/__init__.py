@@ -4,7 +4,6 @@ from baselines.evaluate import compare_baselines, masked_scores
 from baselines.model import DegenerateClassWarning, PerInstrumentModel
 from baselines.persist import read_metadata
 from baselines.pooling import clip_mean, clip_mean_std, pool
-from baselines.synthetic import make_synthetic
 from baselines.thresholds import best_f1_threshold, validation_thresholds
 
 __all__ = [
@@ -14,7 +13,6 @@ __all__ = [
     "clip_mean",
     "clip_mean_std",
     "compare_baselines",
-    "make_synthetic",
     "masked_scores",
     "pool",
     "read_metadata",

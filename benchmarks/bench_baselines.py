@@ -21,7 +21,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from baselines import PerInstrumentModel, compare_baselines, make_synthetic
+from baselines import PerInstrumentModel, compare_baselines
+from features.demo.synthetic import make_synthetic
 
 TARGET_S = {"lr": 30.0, "xgb": 90.0}
 

@@ -17,13 +17,13 @@ from baselines import (
     clip_mean,
     clip_mean_std,
     compare_baselines,
-    make_synthetic,
     masked_scores,
     pool,
     read_metadata,
 )
 from baselines.instrument import _lr
 from core.errors import DatasetError, ParameterError
+from features.demo.synthetic import make_synthetic
 from features.openmic import CLASSES
 
 N_FIT, N_VAL, N_TEST = 300, 150, 100

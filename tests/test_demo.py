@@ -1,4 +1,5 @@
-"""The built-in demo dataset: format, labels, split, audibility, determinism, reuse, learnability.
+"""The built-in demo dataset (`features.demo`): format, labels, split, audibility, determinism,
+reuse, the command line, learnability, the room.
 
 One 48-clip set is generated per session (about 20-40 s on 2 cores); a 9-clip set twice for
 determinism and reuse.
@@ -8,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +22,10 @@ from core.errors import ParameterError
 from features import demo as demo_module
 from features import openmic
 from features.demo import make_demo
+from features.demo.__main__ import main
+from features.demo.mix import add_reverb, rms_dbfs
 
+ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "data" / "openmic"
 N_CLIPS, SEED, LABELS_PER_CLIP = 48, 3, 10
 KEY_RE = re.compile(r"^(\d{6})_(\d+)$")
@@ -199,15 +205,29 @@ def test_reuse_same_params_and_refuse_other_params(tiny_pair, tmp_path):
     stamp = (a / "demo.json").stat().st_mtime_ns
     assert make_demo(a, n_clips=9, seed=1, labels_per_clip=4, n_jobs=1, progress=False) == a
     assert (a / "demo.json").stat().st_mtime_ns == stamp
-    assert demo_module.main([str(a), "--clips", "9", "--seed", "1", "--labels-per-clip", "4"]) == 0
+    assert main([str(a), "--clips", "9", "--seed", "1", "--labels-per-clip", "4"]) == 0
     with pytest.raises(ParameterError, match="seed"):
         make_demo(a, n_clips=9, seed=2, labels_per_clip=4, progress=False)
-    assert demo_module.main([str(a), "--clips", "10", "--labels-per-clip", "4"]) == 2
+    assert main([str(a), "--clips", "10", "--labels-per-clip", "4"]) == 2
     other = tmp_path / "not-a-demo"
     other.mkdir()
     (other / "notes.txt").write_text("mine")
     with pytest.raises(ParameterError, match="not a demo set"):
         make_demo(other, n_clips=9, progress=False)
+
+
+def test_python_m_features_demo_runs_the_command_line(tiny_pair):
+    """``python -m features.demo`` with the same options reuses the set and prints its description."""
+    a, _ = tiny_pair
+    result = subprocess.run(
+        [sys.executable, "-m", "features.demo", str(a), "--clips", "9", "--seed", "1",
+         "--labels-per-clip", "4", "--jobs", "1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    description = json.loads((a / "demo.json").read_text())["description"]
+    assert result.stdout == f"demo set ready in {a}: {description}\n"
+    assert description.startswith("Synthetic OpenMIC-2018 look-alike: 9 clips")
 
 
 @pytest.mark.parametrize(
@@ -257,8 +277,6 @@ def test_a_linear_model_learns_instruments_from_x(ds):
 
 def test_room_and_noise_floor_have_the_asked_levels():
     """add_reverb on an impulse: dry kept, tail energy wet^2 decaying 60 dB per rt60; noise RMS."""
-    from features.demo_render import add_reverb, rms_dbfs
-
     sr, rt60, wet = 44100, 1.0, 0.5
     impulse = np.zeros((2, 10 * sr), dtype=np.float32)
     impulse[:, 1000] = 1.0

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from features.demo_music import PROGRESSIONS
+from features.demo.music import PROGRESSIONS
 
 CLIPS_PER_ARTIST = (5, 10)  # inclusive range
 TRACKS_PER_ARTIST = (1, 3)

@@ -1,5 +1,8 @@
 """Synthetic arrays shaped like OpenMIC's `X`, `Y_true`, `Y_mask`, for tests and benchmarks.
 
+Unlike the demo set (`make_demo`), there is no audio: the arrays are drawn directly, at any size
+(`benchmarks/bench_baselines.py` draws 15,000 clips by default).
+
 Each class has a random direction in embedding space that is added to the frames of clips where
 the class is present (in a random ~60 % of the frames, so the within-clip spread carries signal too).
 Labels mimic OpenMIC: about `labels_per_clip` observed classes per clip, `positive_rate` of them
@@ -10,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from baselines.defaults import CLIP_FEATURE_SHAPE
 from core.errors import ParameterError
+from features.openmic import N_EMBEDDING, N_FRAMES
 
 N_CLASSES = 20
 FRAME_NOISE = 25.0  # per-frame, per-dimension standard deviation (quantised units)
@@ -56,7 +59,7 @@ def make_synthetic(
             f"n_clips={n_clips}, labels_per_clip={labels_per_clip}, positive_rate={positive_rate}"
         )
     rng = np.random.default_rng(seed)
-    n_frames, n_dims = CLIP_FEATURE_SHAPE
+    n_frames, n_dims = N_FRAMES, N_EMBEDDING
     prevalence = positive_rate * (0.25 + 1.5 * rng.permutation(n_classes) / max(n_classes - 1, 1))
     present = rng.random((n_clips, n_classes)) < prevalence
     directions = rng.standard_normal((n_classes, n_dims))
