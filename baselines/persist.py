@@ -7,32 +7,21 @@ you trust.
 
 from __future__ import annotations
 
-import platform
 import time
 import warnings
 from pathlib import Path
 
 import joblib
 import numpy as np
-import sklearn
-import xgboost
 
 from baselines import defaults as D
 from core.atomic import atomic_write
 from core.errors import DatasetError, ParameterError
+from core.versions import library_versions
 
 EXPECTABLE = ("shape", "embedding", "classes", "pooling", "kind")
-
-
-def library_versions() -> dict[str, str]:
-    """Versions of the libraries a pickled model depends on."""
-    return {
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "scikit-learn": sklearn.__version__,
-        "xgboost": xgboost.__version__,
-        "joblib": joblib.__version__,
-    }
+# The libraries a pickled model depends on; their versions are saved with it.
+PICKLE_LIBRARIES = ("numpy", "scikit-learn", "xgboost", "joblib")
 
 
 def model_metadata(model) -> dict:
@@ -54,7 +43,7 @@ def model_metadata(model) -> dict:
         "val_ap": [float(v) for v in model.val_ap_],
         "seed": model.seed,
         "train_time_s": float(model.train_time_s_),
-        "versions": library_versions(),
+        "versions": library_versions(PICKLE_LIBRARIES),
     }
 
 
@@ -139,7 +128,7 @@ def _normalise(value):
 
 
 def _warn_version_drift(path: Path, saved: dict) -> None:
-    current = library_versions()
+    current = library_versions(PICKLE_LIBRARIES)
     drift = {
         k: (v, current.get(k)) for k, v in saved.items() if k != "python" and current.get(k) != v
     }

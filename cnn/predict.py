@@ -8,7 +8,6 @@ time) and ``history.csv`` (epoch, loss, val_loss, val_map, lr).
 from __future__ import annotations
 
 import json
-import platform
 from pathlib import Path
 
 import keras
@@ -126,12 +125,3 @@ def predict_rows(model: keras.Model, reader: RowReader, idx: np.ndarray, *,
         out[start : start + len(x)] = model.predict_on_batch(x)
         start += len(x)
     return out
-
-
-def versions() -> dict:
-    """Versions of the libraries a saved model depends on."""
-    import sklearn
-    import tensorflow as tf
-
-    return {"python": platform.python_version(), "numpy": np.__version__,
-            "tensorflow": tf.__version__, "keras": keras.__version__, "sklearn": sklearn.__version__}

@@ -39,10 +39,14 @@ from cnn.data import RowReader, band_statistics, steps_per_epoch, training_datas
 from cnn.losses import MaskedBinaryCrossentropy, masked_bce, pack_targets, split_targets
 from cnn.metrics import masked_map
 from cnn.model import build_model, model_cost
-from cnn.predict import CNNModel, predict_rows, versions
+from cnn.predict import CNNModel, predict_rows
 from core.atomic import atomic_write, atomic_write_json, atomic_write_text
 from core.errors import ParameterError
+from core.versions import library_versions
 from features.openmic import CLASSES, TARGET_RULE, TARGET_THRESHOLD
+
+# The libraries a saved model depends on; their versions go into its metadata.json.
+SAVED_MODEL_LIBRARIES = ("numpy", "tensorflow", "keras", "scikit-learn")
 
 
 def train_cnn(
@@ -142,7 +146,7 @@ def train_cnn(
         "config": config.to_dict(), "cost": model_cost(config, n_mels=data.shape[1], n_frames=data.shape[2]),
         "n_fit": len(fit_idx), "n_val": len(val_idx), "skipped_not_ok": int((~ok).sum()),
         "best_epoch": state["best_epoch"], "epochs_run": state["epoch"] + 1,
-        "train_time_s": state["train_time_s"], "versions": versions(),
+        "train_time_s": state["train_time_s"], "versions": library_versions(SAVED_MODEL_LIBRARIES),
     }
     result = CNNModel(model, thresholds, _history_frame(state["history"]), metadata)
     result.save(out_dir)

@@ -15,11 +15,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +26,7 @@ from tqdm.auto import tqdm
 
 from core.atomic import atomic_write_json
 from core.errors import DatasetError, ParameterError
+from core.versions import library_versions
 from features import vggish_params
 from features.audio import CLIP_DURATION_S, load_audio
 from features.logmel import LOGMEL_PARAMS, logmel
@@ -231,7 +230,7 @@ def extract_dataset(
         "keys": keys,
         "problems": problems,
         "n_ok": len(keys) - len(problems),
-        "versions": _versions(),
+        "versions": library_versions(_VERSIONED),
     }
     atomic_write_json(folder / MANIFEST, manifest, indent=1)
     return FeatureCache.open(folder)
@@ -327,13 +326,3 @@ def extract_clip(spec: Extractor, path: Path, params: dict) -> tuple[np.ndarray 
 
 def _chunk_marker(folder: Path, chunk: int) -> Path:
     return folder / CHUNKS / f"{chunk:05d}.json"
-
-
-def _versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for name in _VERSIONED:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
