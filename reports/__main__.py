@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"seed of the resampling (default {params.BOOT_SEED})")
     args = parser.parse_args(argv)
     try:
-        path = build_report(args.run_dir, n_boot=args.n_boot, seed=args.seed)
+        path = build_report(args.run_dir, n_boot=args.n_boot, seed=args.seed).path
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

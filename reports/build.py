@@ -2,12 +2,14 @@
 
 Reads ``predictions.npz`` and ``run.json`` (plus ``label_stats.csv`` and
 ``models/cnn/history.csv`` when present) and writes ``metrics.csv``, ``metrics.json``,
-``comparisons.csv``, ``plots/*.png`` and ``report.html`` into the same folder.
+``comparisons.csv``, ``plots/*.png`` and ``report.html`` into the same folder, and gives back the
+tables it wrote, so that a caller need not read them back from disk.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +32,26 @@ from reports.run_folder import (
     to_json,
 )
 from reports.tables import metrics_payload, metrics_table
+
+
+@dataclass(frozen=True)
+class BuiltReport:
+    """What `build_report` wrote: the report's path and the tables behind it.
+
+    Attributes
+    ----------
+    path : Path
+        ``run_dir / "report.html"``.
+    metrics : pandas.DataFrame
+        The rows of ``metrics.csv``: model, instrument, metric, value, ci_low, ci_high (one row per
+        model x instrument-or-average x metric; instrument ``"macro"`` and ``"micro"`` for averages).
+    comparisons : pandas.DataFrame
+        The rows of ``comparisons.csv``.
+    """
+
+    path: Path
+    metrics: pd.DataFrame
+    comparisons: pd.DataFrame
 
 
 def _thresholds(run: dict, pred: Predictions, run_dir: Path) -> dict[str, np.ndarray | None]:
@@ -106,7 +128,9 @@ def _draw(
     return overview, per_instrument
 
 
-def build_report(run_dir: str | Path, *, n_boot: int = params.N_BOOT, seed: int = params.BOOT_SEED) -> Path:
+def build_report(
+    run_dir: str | Path, *, n_boot: int = params.N_BOOT, seed: int = params.BOOT_SEED
+) -> BuiltReport:
     """Compute metrics, intervals and comparisons, draw the plots and write the HTML report.
 
     Parameters
@@ -120,12 +144,13 @@ def build_report(run_dir: str | Path, *, n_boot: int = params.N_BOOT, seed: int 
 
     Returns
     -------
-    Path
-        ``run_dir / "report.html"``.
+    BuiltReport
+        ``path`` (``run_dir / "report.html"``) and the ``metrics`` and ``comparisons`` tables written
+        as ``metrics.csv`` and ``comparisons.csv``.
 
     Examples
     --------
-    >>> build_report("runs/demo")  # doctest: +SKIP
+    >>> build_report("runs/demo").path  # doctest: +SKIP
     PosixPath('runs/demo/report.html')
     """
     run_dir = Path(run_dir)
@@ -149,4 +174,5 @@ def build_report(run_dir: str | Path, *, n_boot: int = params.N_BOOT, seed: int 
         ev, table, comparisons, run, overview_images=overview,
         instrument_images=per_instrument, n_clips=len(pred.sample_key),
     )
-    return atomic_write_text(run_dir / params.REPORT_HTML, render_report(context))
+    path = atomic_write_text(run_dir / params.REPORT_HTML, render_report(context))
+    return BuiltReport(path=path, metrics=table, comparisons=comparisons)

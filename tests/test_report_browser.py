@@ -21,7 +21,7 @@ ARTIFACTS = Path(__file__).parent / "_artifacts"
 
 def test_demo_report_renders_cleanly(tmp_path):
     run = make_fake_run(tmp_path / "run", n=200, source="demo")
-    html = build_report(run, n_boot=100)
+    html = build_report(run, n_boot=100).path
     facts = check_report_in_browser(html, screenshot=ARTIFACTS / "report.png")
     assert facts["severe"] == [], facts["severe"]
     assert facts["n_images"] == 27 and facts["broken_images"] == []
@@ -37,7 +37,7 @@ def test_script_in_data_shows_as_text(tmp_path):
     run = make_fake_run(tmp_path / "run", n=150, source="openmic", description=f"desc {PAYLOAD}",
                         root=f"/data/{PAYLOAD}", models={"lr": 1.0, PAYLOAD: 2.5}, classes=classes,
                         history=False)
-    facts = check_report_in_browser(build_report(run, n_boot=20))
+    facts = check_report_in_browser(build_report(run, n_boot=20).path)
     assert facts["pwned"] is False
     assert facts["n_script_elements"] == 1
     assert facts["text"].count(PAYLOAD) >= 5
