@@ -106,50 +106,11 @@ def test_help_explains_every_flag_with_its_default():
     assert "default" in res.stdout
 
 
-def test_only_the_full_release_counts_as_openmic(openmic_factory):
-    """Published numbers are shown only for the full release; a smaller folder is "custom"."""
-    from features import openmic
-
-    ds = openmic.load(openmic_factory(n_clips=40))
-    assert compare.dataset_source(ds) == "custom"
-    assert "not recorded" in compare._embedding_name(ds)
-
-
-def test_data_key_changes_with_the_embeddings_and_labels(openmic_factory):
-    """A dataset folder whose X or Y_mask changed in place must not reuse cached models."""
-    import numpy as np
-
-    root = openmic_factory()
-    key = compare.load_data(root, compare.Settings()).key
-    assert compare.load_data(root, compare.Settings()).key == key
-    with np.load(root / "openmic-2018.npz", allow_pickle=True) as z:
-        arrays = dict(z)
-    X = arrays["X"].copy()
-    X[0, 0, 0] = (X[0, 0, 0] + 1) % 256
-    np.savez(root / "openmic-2018.npz", **{**arrays, "X": X})
-    assert compare.load_data(root, compare.Settings()).key != key
-    Y_mask = arrays["Y_mask"].copy()
-    Y_mask[np.unravel_index(np.flatnonzero(~Y_mask)[0], Y_mask.shape)] = True  # a 0.5 pair, now observed
-    np.savez(root / "openmic-2018.npz", **{**arrays, "Y_mask": Y_mask})
-    assert compare.load_data(root, compare.Settings()).key != key
-
-
 def test_tilde_in_config_paths_is_expanded_once_for_every_stage(tmp_path):
     cfg = tmp_path / "c.toml"
     cfg.write_text('cache_dir = "~/oc-cache"\nout = "~/oc-run"\n')
     s = compare.parse_settings(["--config", str(cfg)])
     assert s.cache_dir == str(Path("~/oc-cache").expanduser()) and "~" not in s.out
-
-
-def test_code_fingerprint_follows_the_training_code(tmp_path, monkeypatch):
-    pkg = tmp_path / "pkg"
-    pkg.mkdir()
-    (pkg / "a.py").write_text("X = 1\n")
-    monkeypatch.setattr(compare, "__file__", str(tmp_path / "compare.py"))
-    before = compare.code_fingerprint("pkg")
-    assert compare.code_fingerprint("pkg") == before
-    (pkg / "a.py").write_text("X = 2\n")
-    assert compare.code_fingerprint("pkg") != before
 
 
 def test_dataset_failing_validation_gives_the_loaders_message(openmic_factory, tmp_path):
@@ -161,3 +122,26 @@ def test_dataset_failing_validation_gives_the_loaders_message(openmic_factory, t
     assert res.returncode == 2
     assert "openmic-2018.npz" in res.stderr and "Y_mask" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_summary_prints_the_reports_macro_metrics(tmp_path, capsys):
+    """The closing table shows build_report's numbers, the same ones metrics.csv holds."""
+    import pandas as pd
+    from reports_fake_run import make_fake_run
+
+    from reports import build_report
+
+    run = make_fake_run(tmp_path / "run", n=120, models={"lr": 1.5, "cnn": 3.0}, history=False)
+    built = build_report(run, n_boot=20)
+    models = {"lr": {"train_time_s": 1.5, "reused_from_cache": False},
+              "cnn": {"train_time_s": 30.0, "reused_from_cache": True}}
+    compare.print_summary(built.metrics, models)
+    lines = capsys.readouterr().out.strip().splitlines()
+    on_disk = pd.read_csv(run / "metrics.csv").set_index(["model", "instrument", "metric"])
+    assert lines[0].split()[:2] == ["model", "macro"]
+    for line, model in zip(lines[1:], ("lr", "cnn"), strict=True):
+        assert line.split()[0] == model
+        for metric in ("f1_posneg", "roc_auc", "ap"):
+            r = on_disk.loc[(model, "macro", metric)]
+            assert f"{r['value']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]" in line, (model, metric)
+    assert lines[1].endswith("1.5") and lines[2].endswith("30.0 (cached)")

@@ -62,6 +62,19 @@ def test_run_folder_has_every_file(quick_run):
     assert set(run_info["models"]) == set(MODELS)
 
 
+def test_summary_shows_the_macro_metrics_of_metrics_csv(quick_run):
+    work, first, second = quick_run
+    metrics = pd.read_csv(work / "run" / "metrics.csv").set_index(["model", "instrument", "metric"])
+    for out, cached in ((first.stdout, False), (second.stdout, True)):
+        rows = {line.split()[0]: line for line in out.splitlines() if line.split()[:1] in ([m] for m in MODELS)}
+        assert set(rows) == set(MODELS), out
+        for model in MODELS:
+            for metric in ("f1_posneg", "roc_auc", "ap"):
+                r = metrics.loc[(model, "macro", metric)]
+                assert f"{r['value']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]" in rows[model], (model, metric)
+            assert rows[model].endswith("(cached)") == cached, rows[model]
+
+
 def test_metrics_agree_with_predictions(quick_run):
     run = quick_run[0] / "run"
     pred = np.load(run / "predictions.npz", allow_pickle=False)

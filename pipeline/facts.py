@@ -1,0 +1,137 @@
+"""What a run records about itself: the facts in ``run.json`` and ``label_stats.csv``.
+
+Which data it ran on (and whether published OpenMIC-2018 numbers apply), each model's description,
+times, size and thresholds, the stage timings and the library versions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from core.atomic import atomic_write
+from core.versions import library_versions
+
+if TYPE_CHECKING:
+    from pipeline.settings import Settings
+    from pipeline.stages import Data
+
+MODEL_DESCRIPTIONS = {
+    "lr": "logistic regression per instrument on pooled embeddings (C tuned on validation)",
+    "xgb": "XGBoost per instrument on pooled embeddings (depth, rate, trees tuned on validation)",
+    "rf": "official baseline: random forest (depth 8, 100 trees) on clip-mean embeddings",
+    "cnn": "spectrogram CNN on 128-band log-mel, masked BCE, trained from scratch",
+}
+OPENMIC_SIZES = (20000, 5085)  # clips in the release, clips in split01_test
+
+
+def dataset_source(ds) -> str:
+    """"demo", "openmic" (the full release, where published numbers apply) or "custom"."""
+    if ds.demo:
+        return "demo"
+    return "openmic" if (len(ds.sample_key), len(ds.test_idx)) == OPENMIC_SIZES else "custom"
+
+
+def embedding_name(ds) -> str:
+    """The embedding in the dataset's ``X``, in plain words (what the demo set says it used)."""
+    if not ds.demo:
+        if dataset_source(ds) == "openmic":
+            return "VGGish (OpenMIC-2018 release, PCA-whitened, 8-bit)"
+        return "X of openmic-2018.npz (embedding not recorded; VGGish if made like the release)"
+    embedding = ds.demo.get("embedding", "unknown")
+    return str(embedding.get("name", embedding)) if isinstance(embedding, dict) else str(embedding)
+
+
+def dataset_info(data: Data, root: Path, skipped: dict[str, str]) -> dict[str, Any]:
+    """``run.json``'s "dataset": source, description, embedding, split sizes, skipped clips."""
+    ds = data.ds
+    source = dataset_source(ds)
+    if source == "demo":
+        demo = ds.demo or {}
+        font = demo.get("sound_font", {})
+        font = font.get("name", font) if isinstance(font, dict) else font
+        description = (
+            f"{demo.get('n_clips', len(ds.sample_key))} clips rendered from the {font} sound font, "
+            f"seed {demo.get('seed', '?')}, {demo.get('labels_per_clip', '?')} observed labels per clip"
+        )
+    elif source == "openmic":
+        description = "OpenMIC-2018 (Humphrey, Durand, McFee, ISMIR 2018), official split01"
+    else:
+        description = f"{len(data.ds.sample_key)} clips in OpenMIC-2018's layout at {root}"
+    return {
+        "source": source,
+        "root": str(root),
+        "description": description,
+        "embedding": data.embedding,
+        "n_train": len(data.fit_idx),
+        "n_val": len(data.val_idx),
+        "n_test": len(data.test_idx),
+        "instruments": list(data.classes),
+        "skipped_clips": skipped,
+        "label_rule": "target = Y_true >= 0.5 on observed pairs (Y_mask) only",
+    }
+
+
+def model_size(path: Path) -> int:
+    """Bytes of a saved model: a file, or every file under a folder."""
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def model_info(name: str, model, seconds: float, infer: float, reused: bool, path: Path) -> dict[str, Any]:
+    """``run.json``'s entry for one model.
+
+    Parameters
+    ----------
+    name : str
+        One of ``MODEL_DESCRIPTIONS``.
+    model : fitted model with ``thresholds_`` [shape=(n_classes,)]
+    seconds : float
+        Training time (of the run that trained it, when reused from the cache).
+    infer : float
+        Seconds of prediction per test clip.
+    reused : bool
+        Whether the model came from the cache.
+    path : Path
+        Where it was saved in the run folder.
+    """
+    import numpy as np
+
+    return {
+        "description": MODEL_DESCRIPTIONS[name],
+        "train_time_s": float(seconds),
+        "infer_time_per_clip_s": float(infer),
+        "size_bytes": model_size(path),
+        "thresholds": np.asarray(model.thresholds_, dtype=float).tolist(),
+        "reused_from_cache": bool(reused),
+    }
+
+
+def run_record(
+    s: Settings, data: Data, root: Path, skipped: dict[str, str],
+    models: dict[str, dict[str, Any]], timings: dict[str, float],
+) -> dict[str, Any]:
+    """The contents of ``run.json`` (docs/architecture.md, "The run folder")."""
+    return {
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "seed": s.seed,
+        "settings": dataclasses.asdict(s),
+        "dataset": dataset_info(data, root, skipped),
+        "models": models,
+        "timings": timings,
+        "versions": library_versions(),
+    }
+
+
+def write_label_stats(data: Data, run_dir: Path) -> None:
+    """``label_stats.csv``: observed and positive labels per split and selected instrument."""
+    from features.openmic import label_statistics
+
+    stats = label_statistics(
+        data.ds, {"train": data.fit_idx, "validation": data.val_idx, "test": data.test_idx}
+    )
+    stats = stats[stats["instrument"].isin(data.classes)]
+    atomic_write(run_dir / "label_stats.csv", lambda tmp: stats.to_csv(tmp, index=False))

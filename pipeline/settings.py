@@ -1,0 +1,138 @@
+"""Every setting of a run of compare.py: one dataclass, read from flags over a TOML file.
+
+The command-line parser lives in compare.py; this module holds the settings themselves, their
+TOML form (``settings.toml`` in the run folder, reusable with ``--config``) and their validation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+MODEL_NAMES = ("lr", "xgb", "rf", "cnn")
+DEFAULT_CACHE = Path(os.environ.get("OPENMIC_COMPARE_CACHE", "~/.cache/openmic-compare")).expanduser()
+
+
+class SettingsError(ValueError):
+    """A setting (flag or config entry) is invalid; the message says what to do instead."""
+
+
+@dataclasses.dataclass
+class Settings:
+    """Every setting of a run; the command-line flags and the TOML config use the same names."""
+
+    data: str | None = None
+    download: str | None = None
+    demo: bool = False
+    demo_size: int | None = None
+    models: tuple[str, ...] = MODEL_NAMES
+    instruments: tuple[str, ...] | None = None
+    quick: bool = False
+    epochs: int | None = None
+    seed: int = 0
+    jobs: int = -1
+    out: str | None = None
+    no_cache: bool = False
+    cache_dir: str = str(DEFAULT_CACHE)
+
+    def __post_init__(self) -> None:
+        # "~" in a TOML config reaches us unexpanded; every stage must see the same folder.
+        for name in ("data", "download", "out", "cache_dir"):
+            value = getattr(self, name)
+            if value is not None:
+                setattr(self, name, str(Path(value).expanduser()))
+
+    def to_toml(self) -> str:
+        lines = ["# Settings of this run; pass this file back with --config to repeat it."]
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if value is None:
+                lines.append(f"# {field.name} = (not set)")
+            else:
+                lines.append(f"{field.name} = {_toml_value(value)}")
+        return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value))
+
+
+def settings_from(flags: dict[str, Any], config_file: str | None = None) -> Settings:
+    """Settings from command-line `flags` over the TOML `config_file` over the defaults.
+
+    Parameters
+    ----------
+    flags : dict of str to value
+        The flags given, by setting name (``demo_size``, not ``--demo-size``).
+    config_file : str, optional
+        A TOML file with any of the settings.
+
+    Raises
+    ------
+    SettingsError
+        For an unreadable config file, an unknown setting or an invalid value, before any work.
+    """
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        values.update(_read_config(Path(config_file)))
+    values.update(flags)
+    names = {f.name for f in dataclasses.fields(Settings)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise SettingsError(
+            f"unknown setting(s) {unknown} in {config_file}; valid ones: {', '.join(sorted(names))}"
+        )
+    for key in ("models", "instruments"):
+        if values.get(key) is not None:
+            values[key] = _split_list(values[key], key)
+    settings = Settings(**values)
+    _validate(settings)
+    return settings
+
+
+def _split_list(value: Any, what: str) -> tuple[str, ...]:
+    items = value if isinstance(value, (list, tuple)) else str(value).split(",")
+    items = tuple(str(v).strip() for v in items if str(v).strip())
+    if not items:
+        raise SettingsError(f"--{what} is empty")
+    return items
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise SettingsError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as err:
+        raise SettingsError(f"config file {path} is not valid TOML: {err}") from None
+
+
+def _validate(s: Settings) -> None:
+    from features.openmic import CLASSES
+
+    bad = [m for m in s.models if m not in MODEL_NAMES]
+    if bad:
+        raise SettingsError(f"unknown model(s) {bad}; valid models: {', '.join(MODEL_NAMES)}")
+    if s.instruments is not None:
+        bad = [i for i in s.instruments if i not in CLASSES]
+        if bad:
+            raise SettingsError(f"unknown instrument(s) {bad}; valid instruments: {', '.join(CLASSES)}")
+    if sum(x is not None and x is not False for x in (s.data, s.download, s.demo or None)) > 1:
+        raise SettingsError("choose one of --data, --download and --demo")
+    if s.demo_size is not None and s.demo_size < 20:
+        raise SettingsError(f"--demo-size must be at least 20, given {s.demo_size}")
+    if s.epochs is not None and s.epochs < 1:
+        raise SettingsError(f"--epochs must be at least 1, given {s.epochs}")
+    if s.jobs == 0:
+        raise SettingsError("--jobs 0 is not a number of processes; use -1 for all cores")
