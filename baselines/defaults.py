@@ -11,9 +11,6 @@ AUTO_POOLING = "auto"
 # OpenMIC's X: ten 0.96 s frames of 128-d VGGish, one row per clip.
 CLIP_FEATURE_SHAPE = (10, 128)
 
-# Label rule of the official baseline: observed pair (clip, k) is positive when Y_true >= 0.5.
-TARGET_RELEVANCE_MIN = 0.5
-
 # Decision threshold used when validation cannot choose one (no observed positive).
 FALLBACK_THRESHOLD = 0.5
 

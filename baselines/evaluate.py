@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from baselines.defaults import KINDS, TARGET_RELEVANCE_MIN
+from baselines.defaults import KINDS
 from baselines.model import PerInstrumentModel
+from core.targets import observed_targets
 
 
 def masked_scores(
@@ -35,13 +36,13 @@ def masked_scores(
     """
     rows = []
     for k, name in enumerate(classes):
-        obs = Y_mask[:, k]
-        y, p = Y_true[obs, k] >= TARGET_RELEVANCE_MIN, P[obs, k]
+        obs, y = observed_targets(Y_true, Y_mask, k)
+        p = P[obs, k]
         scorable = y.any() and not y.all()
         rows.append(
             {
                 "instrument": name,
-                "observed": int(obs.sum()),
+                "observed": len(obs),
                 "positive": int(y.sum()),
                 "ap": average_precision_score(y, p) if scorable else np.nan,
                 "roc_auc": roc_auc_score(y, p) if scorable else np.nan,

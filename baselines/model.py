@@ -24,6 +24,7 @@ from baselines.persist import load_model, save_model
 from baselines.pooling import pool
 from baselines.thresholds import validation_thresholds
 from core.errors import ParameterError
+from core.targets import is_positive
 from features.openmic import CLASSES
 
 
@@ -150,7 +151,7 @@ class PerInstrumentModel(BaseEstimator):
                 f"X_val.shape={X_val.shape}, Y_true.shape={Y_true.shape}, Y_true_val.shape={Y_true_val.shape}"
             )
         names = _class_names(classes, Y_true.shape[1])
-        Y, Y_v = Y_true >= D.TARGET_RELEVANCE_MIN, Y_true_val >= D.TARGET_RELEVANCE_MIN
+        Y, Y_v = is_positive(Y_true), is_positive(Y_true_val)
         _warn_single_label_training(names, Y, Y_mask)
 
         fits = self._fit_all(kind, poolings, grid, X, Y, Y_mask, X_val, Y_v, Y_mask_val)
@@ -165,9 +166,7 @@ class PerInstrumentModel(BaseEstimator):
         # Validation scores through predict_proba itself, so that thresholds match what users see
         # (BLAS results may differ in the last bits between row subsets).
         P_val = self.predict_proba(X_val)
-        self.thresholds_, fallback = validation_thresholds(
-            P_val, Y_true_val, Y_mask_val, relevance_min=D.TARGET_RELEVANCE_MIN
-        )
+        self.thresholds_, fallback = validation_thresholds(P_val, Y_true_val, Y_mask_val)
         if fallback:
             warnings.warn(
                 f"no observed positive in validation for {[names[k] for k in fallback]}: "

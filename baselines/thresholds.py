@@ -7,6 +7,7 @@ from sklearn.metrics import precision_recall_curve
 
 from baselines.defaults import FALLBACK_THRESHOLD
 from core.errors import ParameterError
+from core.targets import observed_targets
 
 
 def best_f1_threshold(y: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
@@ -44,7 +45,7 @@ def best_f1_threshold(y: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
 
 
 def validation_thresholds(
-    P_val: np.ndarray, Y_true_val: np.ndarray, Y_mask_val: np.ndarray, *, relevance_min: float
+    P_val: np.ndarray, Y_true_val: np.ndarray, Y_mask_val: np.ndarray
 ) -> tuple[np.ndarray, list[int]]:
     """F1-maximising threshold per class on the observed validation pairs.
 
@@ -54,8 +55,7 @@ def validation_thresholds(
         Validation predictions.
     Y_true_val : np.ndarray [shape=(n, n_classes)]
     Y_mask_val : np.ndarray [shape=(n, n_classes)] bool
-    relevance_min : float
-        Observed pairs with ``Y_true >= relevance_min`` are positive.
+        Observed pairs; their targets follow `core.targets`.
 
     Returns
     -------
@@ -66,8 +66,7 @@ def validation_thresholds(
     thresholds = np.full(P_val.shape[1], FALLBACK_THRESHOLD)
     fallback = []
     for k in range(P_val.shape[1]):
-        rows = Y_mask_val[:, k]
-        y = Y_true_val[rows, k] >= relevance_min
+        rows, y = observed_targets(Y_true_val, Y_mask_val, k)
         if not y.any():
             fallback.append(k)
             continue

@@ -34,8 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from cnn import CNNConfig, train_cnn
+from core.targets import is_positive
 from features.extract import extract_dataset
-from features.openmic import TARGET_THRESHOLD, load
+from features.openmic import load
 
 # Named variants: a function of the base overrides (from --set) returning a config.
 VARIANTS = {
@@ -62,7 +63,7 @@ def macro_scores(P: np.ndarray, Y_true: np.ndarray, Y_mask: np.ndarray) -> tuple
     aucs, aps = [], []
     for k in range(P.shape[1]):
         m = Y_mask[:, k] & np.isfinite(P[:, k])
-        y = Y_true[m, k] >= TARGET_THRESHOLD
+        y = is_positive(Y_true[m, k])
         if y.all() or not y.any():
             continue
         aucs.append(roc_auc_score(y, P[m, k]))

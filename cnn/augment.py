@@ -15,7 +15,7 @@ observed negative           unobserved                           unobserved
 unobserved                  unobserved                           unobserved
 ==========================  ===================================  ==========
 
-and symmetrically for b. "Positive" means ``t >= 0.5``. A present instrument stays audible in
+and symmetrically for b. "Positive" means ``t >= 0.5`` (`core.targets.is_positive`). A present instrument stays audible in
 the mix whatever the other clip holds, so the mix is positive; an absent one may be present in
 the other clip, so nothing is known. When both are observed the targets are interpolated
 (standard mixup). Soft targets follow the same table with the confidences.
@@ -27,7 +27,7 @@ import numpy as np
 
 from cnn.config import LOGMEL_PER_DB, CNNConfig
 from cnn.losses import split_targets
-from features.openmic import TARGET_THRESHOLD
+from core.targets import is_positive
 
 
 def random_crop(x: np.ndarray, n_frames: int | None, rng: np.random.Generator) -> np.ndarray:
@@ -70,8 +70,8 @@ def mixup_labels(
     m_a, m_b = np.asarray(m_a).astype(bool), np.asarray(m_b).astype(bool)
     lam = np.asarray(lam, dtype=np.float64)[:, None]
     both = m_a & m_b
-    only_a_pos = m_a & ~m_b & (t_a >= TARGET_THRESHOLD)
-    only_b_pos = m_b & ~m_a & (t_b >= TARGET_THRESHOLD)
+    only_a_pos = m_a & ~m_b & is_positive(t_a)
+    only_b_pos = m_b & ~m_a & is_positive(t_b)
     targets = np.where(both, lam * t_a + (1 - lam) * t_b, 0.0)
     targets = np.where(only_a_pos, t_a, targets)
     targets = np.where(only_b_pos, t_b, targets)

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 
 from core.errors import ParameterError
-from features.openmic import TARGET_THRESHOLD
+from core.targets import is_positive
 
 # As keras.losses.binary_crossentropy, so the numpy twin agrees with the training loss.
 PROBA_EPSILON = 1e-7
@@ -47,7 +47,7 @@ def pack_targets(Y_true: np.ndarray, Y_mask: np.ndarray, *, soft: bool = False) 
         )
     if Y_mask.dtype != bool:
         raise ParameterError(f"Y_mask must be bool (observed pairs), given dtype {Y_mask.dtype}")
-    targets = Y_true if soft else (Y_true >= TARGET_THRESHOLD).astype(np.float64)
+    targets = Y_true if soft else is_positive(Y_true).astype(np.float64)
     targets = np.where(Y_mask, targets, 0.0)
     return np.concatenate([targets, Y_mask], axis=1).astype(np.float32)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import average_precision_score
 
-from features.openmic import TARGET_THRESHOLD
+from core.targets import observed_targets
 
 
 def masked_map(proba: np.ndarray, Y_true: np.ndarray, Y_mask: np.ndarray) -> float:
@@ -27,8 +27,7 @@ def masked_map(proba: np.ndarray, Y_true: np.ndarray, Y_mask: np.ndarray) -> flo
     """
     scores = []
     for k in range(proba.shape[1]):
-        rows = np.asarray(Y_mask[:, k], dtype=bool)
-        y = Y_true[rows, k] >= TARGET_THRESHOLD
+        rows, y = observed_targets(Y_true, Y_mask, k)
         if y.all() or not y.any():
             continue
         scores.append(average_precision_score(y, proba[rows, k]))

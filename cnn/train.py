@@ -42,8 +42,9 @@ from cnn.model import build_model, model_cost
 from cnn.predict import CNNModel, predict_rows
 from core.atomic import atomic_write, atomic_write_json, atomic_write_text
 from core.errors import ParameterError
+from core.targets import TARGET_RULE
 from core.versions import library_versions
-from features.openmic import CLASSES, TARGET_RULE, TARGET_THRESHOLD
+from features.openmic import CLASSES
 
 # The libraries a saved model depends on; their versions go into its metadata.json.
 SAVED_MODEL_LIBRARIES = ("numpy", "tensorflow", "keras", "scikit-learn")
@@ -133,9 +134,7 @@ def train_cnn(
     if (out_dir / BEST_WEIGHTS_NAME).is_file():
         model.load_weights(out_dir / BEST_WEIGHTS_NAME)
     P_val = predict_rows(model, reader, val_idx)
-    thresholds, fallback = validation_thresholds(
-        P_val, Y_true[val_idx], Y_mask[val_idx], relevance_min=TARGET_THRESHOLD
-    )
+    thresholds, fallback = validation_thresholds(P_val, Y_true[val_idx], Y_mask[val_idx])
     metadata = {
         "format": FILE_FORMAT, "format_version": FILE_FORMAT_VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

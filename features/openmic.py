@@ -5,10 +5,9 @@ record: VGGish features `X`, partial labels `Y_true`/`Y_mask`, the official arti
 split, artist ids and audio paths. Everything is checked on the way in; a bad file raises
 `DatasetError` naming the file and the fix. Nothing is ever written into the dataset folder.
 
-Label rule (the official baseline's): for class k, only clips with ``Y_mask[:, k]`` have a target,
-and that target is ``Y_true[:, k] >= 0.5``. ``Y_mask`` only says annotators were asked; it is never a
-target, and unobserved pairs are never negatives. Observed relevances lie in [0, 0.25] or [0.75, 1],
-so the rule matters only for exact 0.5 ties, which `OpenMIC.ties` counts.
+Label rule (the official baseline's, `core.targets`): for class k, only clips with ``Y_mask[:, k]``
+have a target, and that target is ``Y_true[:, k] >= 0.5``. ``Y_mask`` is never a target.
+Exact 0.5 ties, which count as positive, are counted by `OpenMIC.ties`.
 """
 
 from __future__ import annotations
@@ -22,10 +21,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import soundfile as sf
-from joblib import Parallel, delayed
 
 from core.errors import DatasetError, ParameterError
+from core.targets import TARGET_THRESHOLD, is_positive, observed_targets
 
 CLASSES: tuple[str, ...] = (
     "accordion", "banjo", "bass", "cello", "clarinet", "cymbals", "drums", "flute", "guitar",
@@ -44,12 +42,8 @@ PARTITION_NAMES = {
 }
 N_FRAMES = 10  # VGGish rows per clip, one per 0.96 s
 N_EMBEDDING = 128
-TARGET_THRESHOLD = 0.5
-TARGET_RULE = "Y_true >= 0.5 on observed (Y_mask) pairs only"
 UNOBSERVED_VALUE = 0.5
 MAX_REFINE_SWEEPS = 10  # of the validation split's group selection; it converges in a few
-CLIP_DURATION_S = 10.0
-CLIP_DURATION_TOLERANCE_S = 0.01  # as the release's verify_dataset.py
 # Errata: FMA tracks whose source audio was corrupted upstream.
 KNOWN_CORRUPT_TRACK_IDS: frozenset[str] = frozenset({
     "071826", "071827", "087435", "095253", "095259",
@@ -117,7 +111,7 @@ class OpenMIC:
     def targets(
         self, k: int | str, rows: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Observed rows of class `k` and their binary targets (``Y_true >= 0.5``).
+        """Observed rows of class `k` and their binary targets (`core.targets.observed_targets`).
 
         Parameters
         ----------
@@ -140,8 +134,8 @@ class OpenMIC:
         """
         col = self.class_index(k)
         rows = _check_rows(rows, len(self.sample_key))
-        idx = rows[self.Y_mask[rows, col]]
-        return idx, self.Y_true[idx, col] >= TARGET_THRESHOLD
+        observed, y = observed_targets(self.Y_true[rows], self.Y_mask[rows], col)
+        return rows[observed], y
 
     def ties(self, rows: np.ndarray | None = None) -> np.ndarray:
         """Per-class count of observed pairs whose relevance is exactly 0.5.
@@ -185,7 +179,7 @@ class OpenMIC:
         if len(rows) < 2:
             raise ParameterError(f"cannot carve a validation set from {len(rows)} train clips")
         observed = self.Y_mask[rows]
-        positive = observed & (self.Y_true[rows] >= TARGET_THRESHOLD)
+        positive = observed & is_positive(self.Y_true[rows])
         stats = np.column_stack([np.ones(len(rows)), positive, observed & ~positive])
         groups = np.where(
             self.artist_id[rows] >= 0, self.artist_id[rows], -2 - np.arange(len(rows))
@@ -479,67 +473,6 @@ def known_corrupt(sample_key: Sequence[str] | np.ndarray) -> np.ndarray:
     return np.array([str(key)[:6] in KNOWN_CORRUPT_TRACK_IDS for key in sample_key], dtype=bool)
 
 
-def _audio_problem(path: Path, *, decode: bool) -> str | None:
-    path = Path(path)
-    if not path.is_file():
-        return "missing file"
-    try:
-        if decode:
-            with sf.SoundFile(path) as f:
-                frames, sr = len(f.read(dtype="float32")), f.samplerate
-        else:
-            info = sf.info(str(path))
-            frames, sr = info.frames, info.samplerate
-    except (sf.SoundFileError, RuntimeError, OSError, ValueError) as err:
-        return f"unreadable: {err}"
-    duration = frames / sr if sr else 0.0
-    if abs(duration - CLIP_DURATION_S) > CLIP_DURATION_TOLERANCE_S:
-        return f"duration {duration:.3f} s, expected {CLIP_DURATION_S:.3f} +- {CLIP_DURATION_TOLERANCE_S} s"
-    return None
-
-
-def check_audio(
-    paths: Sequence[str | Path] | np.ndarray,
-    keys: Sequence[str] | np.ndarray,
-    *,
-    n_jobs: int = 1,
-    decode: bool = False,
-) -> dict[str, str]:
-    """Find missing, unreadable and short clips, so audio stages can skip them by key.
-
-    Parameters
-    ----------
-    paths : sequence of str or Path [shape=(n,)]
-        Audio files, e.g. ``ds.audio_path``.
-    keys : sequence of str [shape=(n,)]
-        The sample key of each path.
-    n_jobs : int
-        Parallel jobs (joblib; threads preferred, backend set by `joblib.parallel_config`).
-    decode : bool
-        False: read the header and the frame count libsndfile derives from the stream (about
-        0.5 ms a clip; catches truncated OGG files). True: decode every clip and check the decoded
-        length, as the release's ``verify_dataset.py`` (about 20 ms a clip).
-
-    Returns
-    -------
-    dict
-        ``key -> problem`` for bad clips only: ``"missing file"``, ``"unreadable: <error>"`` or
-        ``"duration 7.300 s, expected 10.000 +- 0.01 s"``.
-    """
-    if len(paths) != len(keys):
-        raise ParameterError(
-            f"paths and keys differ in length: given {len(paths)} paths and {len(keys)} keys"
-        )
-    problems = Parallel(n_jobs=n_jobs, prefer="threads")(
-        delayed(_audio_problem)(p, decode=decode) for p in paths
-    )
-    return {
-        str(key): problem
-        for key, problem in zip(keys, problems, strict=True)
-        if problem is not None
-    }
-
-
 def label_statistics(ds: OpenMIC, splits: dict[str, np.ndarray]) -> pd.DataFrame:
     """Observed and positive label counts per split and class.
 
@@ -553,13 +486,13 @@ def label_statistics(ds: OpenMIC, splits: dict[str, np.ndarray]) -> pd.DataFrame
     -------
     pandas.DataFrame
         Tidy, one row per (split, class) in class-map order: columns ``split, instrument,
-        observed, positive`` (counts under `TARGET_RULE`).
+        observed, positive`` (counts under `core.targets.TARGET_RULE`).
     """
     frames = []
     for name, rows in splits.items():
         rows = _check_rows(rows, len(ds.sample_key))
         observed = ds.Y_mask[rows]
-        positive = observed & (ds.Y_true[rows] >= TARGET_THRESHOLD)
+        positive = observed & is_positive(ds.Y_true[rows])
         frames.append(pd.DataFrame({
             "split": name,
             "instrument": list(ds.classes),

@@ -20,6 +20,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from core.errors import ParameterError
+from core.targets import is_positive
 from reports import metrics, params
 
 
@@ -188,7 +189,7 @@ def evaluate(
     >>> ev.macro["lr"]["roc_auc"][0]  # macro AUC on the test set  # doctest: +SKIP
     """
     Y_mask = np.asarray(Y_mask, dtype=bool)
-    y_all = np.asarray(Y_true) >= params.TARGET_THRESHOLD
+    y_all = is_positive(Y_true)
     n, K = Y_mask.shape
     if y_all.shape != (n, K) or len(classes) != K:
         raise ParameterError(

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import DatasetError, ParameterError
+from core.targets import is_positive
 from reports import params, plots
 from reports.bootstrap import Evaluation, evaluate
 from reports.compare_models import compare_models
@@ -89,7 +90,7 @@ def _draw(
     plots_dir = run_dir / params.PLOTS_DIR
     plots_dir.mkdir(exist_ok=True)
     models = ev.models
-    y = pred.Y_true >= params.TARGET_THRESHOLD
+    y = is_positive(pred.Y_true)
     curves, auc, ap = {}, {}, {}
     for k, name in enumerate(ev.classes):
         curves[name] = {}

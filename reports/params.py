@@ -8,8 +8,6 @@ macro avg).
 
 #: Probability at or above which a pair counts as a predicted positive (``proba >= threshold``).
 DEFAULT_THRESHOLD = 0.5
-#: ``Y_true`` at or above which an observed pair is a positive (see docs/architecture.md).
-TARGET_THRESHOLD = 0.5
 
 #: Bootstrap defaults: resamples of the test clips, seed, and two-sided confidence level.
 N_BOOT = 1000
