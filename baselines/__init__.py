@@ -1,6 +1,5 @@
 """Per-instrument logistic regression, XGBoost and the official random forest on clip embeddings."""
 
-from baselines.evaluate import compare_baselines, masked_scores
 from baselines.model import DegenerateClassWarning, PerInstrumentModel
 from baselines.persist import read_metadata
 from baselines.pooling import clip_mean, clip_mean_std, pool
@@ -12,8 +11,6 @@ __all__ = [
     "best_f1_threshold",
     "clip_mean",
     "clip_mean_std",
-    "compare_baselines",
-    "masked_scores",
     "pool",
     "read_metadata",
     "validation_thresholds",

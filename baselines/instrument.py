@@ -16,12 +16,12 @@ from sklearn.base import BaseEstimator
 from sklearn.dummy import DummyClassifier
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import average_precision_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from xgboost import XGBClassifier
 
 from baselines import defaults as D
+from core.metrics import average_precision, has_both_classes
 
 
 @dataclass
@@ -47,11 +47,6 @@ def positive_proba(estimator: BaseEstimator, X: np.ndarray) -> np.ndarray:
     if positive.size == 0:
         return np.zeros(len(X))
     return proba[:, positive[0]].astype(np.float64)
-
-
-def both_classes(y: np.ndarray) -> bool:
-    """True when `y` holds at least one positive and one negative."""
-    return bool(y.any() and not y.all())
 
 
 def _constant(y: np.ndarray, n_features: int) -> DummyClassifier:
@@ -151,8 +146,8 @@ def fit_instrument(
     """
     start, start_cpu = time.perf_counter(), time.process_time()
     y, y_val = np.asarray(y, dtype=np.int8), np.asarray(y_val, dtype=np.int8)
-    can_score = both_classes(y_val.astype(bool))
-    if not both_classes(y.astype(bool)):
+    can_score = has_both_classes(y_val)
+    if not has_both_classes(y):
         est = _constant(y, X.shape[1])
         params = {"constant": float(positive_proba(est, np.zeros((1, X.shape[1])))[0])}
     elif kind == "rf" or not can_score or not grid:
@@ -160,10 +155,10 @@ def fit_instrument(
     else:
         best_ap = -np.inf
         for candidate, point in _fit_candidates(kind, X, y, X_val, y_val, grid, seed):
-            ap = average_precision_score(y_val, positive_proba(candidate, X_val))
+            ap = average_precision(y_val, positive_proba(candidate, X_val))
             if ap > best_ap:  # strict: ties keep the earlier (smaller) grid point
                 est, params, best_ap = candidate, point, ap
-    val_ap = average_precision_score(y_val, positive_proba(est, X_val)) if can_score else np.nan
+    val_ap = average_precision(y_val, positive_proba(est, X_val))
     return InstrumentFit(
         est, params, float(val_ap), time.perf_counter() - start, time.process_time() - start_cpu
     )

@@ -19,11 +19,12 @@ from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
 from baselines import defaults as D
-from baselines.instrument import InstrumentFit, both_classes, fit_instrument, positive_proba
+from baselines.instrument import InstrumentFit, fit_instrument, positive_proba
 from baselines.persist import load_model, save_model
 from baselines.pooling import pool
 from baselines.thresholds import validation_thresholds
 from core.errors import ParameterError
+from core.metrics import has_both_classes, mean_over_classes
 from core.targets import is_positive
 from features.openmic import CLASSES
 
@@ -155,7 +156,7 @@ class PerInstrumentModel(BaseEstimator):
         _warn_single_label_training(names, Y, Y_mask)
 
         fits = self._fit_all(kind, poolings, grid, X, Y, Y_mask, X_val, Y_v, Y_mask_val)
-        scores = {p: _mean_ap([f.val_ap for f in fits[p]]) for p in poolings}
+        scores = {p: mean_over_classes([f.val_ap for f in fits[p]]) for p in poolings}
         self.pooling_ = max(
             poolings, key=lambda p: (np.nan_to_num(scores[p], nan=-1.0), -poolings.index(p))
         )
@@ -314,7 +315,7 @@ def _class_names(classes: tuple[str, ...] | None, n_classes: int) -> tuple[str, 
 
 
 def _warn_single_label_training(names, Y: np.ndarray, Y_mask: np.ndarray) -> None:
-    bad = [names[k] for k in range(Y.shape[1]) if not both_classes(Y[Y_mask[:, k], k])]
+    bad = [names[k] for k in range(Y.shape[1]) if not has_both_classes(Y[Y_mask[:, k], k])]
     if bad:
         warnings.warn(
             f"training has no positive or no negative for {bad}: each gets a constant prediction "
@@ -322,8 +323,3 @@ def _warn_single_label_training(names, Y: np.ndarray, Y_mask: np.ndarray) -> Non
             DegenerateClassWarning,
             stacklevel=3,
         )
-
-
-def _mean_ap(aps: list[float]) -> float:
-    aps = np.asarray(aps, dtype=np.float64)
-    return float(np.nanmean(aps)) if np.isfinite(aps).any() else float("nan")

@@ -7,8 +7,8 @@ split. Prints one row per variant: epochs run, best epoch, wall and CPU seconds 
 seconds per epoch per 1,000 clips, test macro ROC AUC and mAP, best validation mAP, and the
 validation AUC/mAP of the restored (best) weights.
 
-Scores are per instrument on the observed pairs only (``Y_mask``), target ``Y_true >= 0.5``;
-a class without a positive or a negative in a split is left out of that split's macro means.
+Scores are per instrument on the observed pairs only (`core.metrics.masked_scores`); a class
+without a positive or a negative in a split is left out of that split's macro means.
 Choose configs on the validation columns; the test columns are for information.
 
     python benchmarks/bench_cnn_demo.py --data /tmp/cacheQ/demo/openmic-demo-500-seed0 \\
@@ -31,10 +31,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sklearn.metrics import average_precision_score, roc_auc_score
-
 from cnn import CNNConfig, train_cnn
-from core.targets import is_positive
+from core.metrics import masked_scores, mean_over_classes
 from features.extract import extract_dataset
 from features.openmic import load
 
@@ -48,7 +46,7 @@ VARIANTS = {
 
 
 def macro_scores(P: np.ndarray, Y_true: np.ndarray, Y_mask: np.ndarray) -> tuple[float, float]:
-    """Macro ROC AUC and mAP over classes on observed pairs, target ``Y_true >= 0.5``.
+    """Macro ROC AUC and mAP over the classes `core.metrics` can score.
 
     Parameters
     ----------
@@ -58,17 +56,9 @@ def macro_scores(P: np.ndarray, Y_true: np.ndarray, Y_mask: np.ndarray) -> tuple
     Returns
     -------
     auc, ap : float
-        Means over the classes with at least one observed positive and one negative (NaN if none).
     """
-    aucs, aps = [], []
-    for k in range(P.shape[1]):
-        m = Y_mask[:, k] & np.isfinite(P[:, k])
-        y = is_positive(Y_true[m, k])
-        if y.all() or not y.any():
-            continue
-        aucs.append(roc_auc_score(y, P[m, k]))
-        aps.append(average_precision_score(y, P[m, k]))
-    return (float(np.mean(aucs)) if aucs else math.nan, float(np.mean(aps)) if aps else math.nan)
+    scores = masked_scores(P, Y_true, Y_mask)
+    return mean_over_classes(scores["roc_auc"]), mean_over_classes(scores["ap"])
 
 
 def parse_overrides(items: list[str]) -> dict:

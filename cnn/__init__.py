@@ -10,7 +10,6 @@ from cnn.augment import mixup, mixup_labels, random_crop, random_gain, spec_augm
 from cnn.config import CNNConfig
 from cnn.data import RowReader, band_statistics, training_dataset
 from cnn.losses import MaskedBinaryCrossentropy, masked_bce, pack_targets
-from cnn.metrics import masked_map
 from cnn.model import build_model, model_cost
 from cnn.predict import CNNModel
 from cnn.train import train_cnn
@@ -23,7 +22,6 @@ __all__ = [
     "band_statistics",
     "build_model",
     "masked_bce",
-    "masked_map",
     "mixup",
     "mixup_labels",
     "model_cost",

@@ -37,11 +37,11 @@ from cnn.config import (
 )
 from cnn.data import RowReader, band_statistics, steps_per_epoch, training_dataset, unpack_cache
 from cnn.losses import MaskedBinaryCrossentropy, masked_bce, pack_targets, split_targets
-from cnn.metrics import masked_map
 from cnn.model import build_model, model_cost
 from cnn.predict import CNNModel, predict_rows
 from core.atomic import atomic_write, atomic_write_json, atomic_write_text
 from core.errors import ParameterError
+from core.metrics import masked_map
 from core.targets import TARGET_RULE
 from core.versions import library_versions
 from features.openmic import CLASSES

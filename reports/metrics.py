@@ -17,6 +17,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import precision_recall_curve, roc_curve
 
+from core.metrics import has_both_classes
+
 
 def _ratio(num: np.ndarray, den: np.ndarray, empty: float) -> np.ndarray:
     out = np.full(np.broadcast(num, den).shape, empty, dtype=np.float64)
@@ -128,7 +130,7 @@ def instrument_curves(y: np.ndarray, score: np.ndarray) -> dict[str, np.ndarray]
     dict with keys ``fpr``, ``tpr``, ``precision``, ``recall`` (empty arrays when ``y`` lacks a
     positive or a negative)
     """
-    if y.all() or not y.any():
+    if not has_both_classes(y):
         empty = np.empty(0)
         return {"fpr": empty, "tpr": empty, "precision": empty, "recall": empty}
     fpr, tpr, _ = roc_curve(y, score)

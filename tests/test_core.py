@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.metrics import average_precision_score, roc_auc_score
 
 from core.errors import ParameterError
+from core.metrics import (
+    average_precision,
+    has_both_classes,
+    masked_map,
+    masked_scores,
+    mean_over_classes,
+    roc_auc,
+    scorable_classes,
+)
 from core.targets import TARGET_RULE, TARGET_THRESHOLD, is_positive, observed_targets
 
 # Target rule --------------------------------------------------------------------------------------
@@ -40,3 +50,71 @@ def test_observed_targets_rejects_bad_inputs():
         observed_targets(Y_true, Y_mask[:, :1], 0)
     with pytest.raises(ParameterError, match="given k=2"):
         observed_targets(Y_true, Y_mask, 2)
+
+
+# Masked metrics -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def labelled():
+    """Six classes, 120 clips: soft relevances, ~half observed, scores rounded to force ties.
+
+    Class 4 has no observed negative and class 5 no observed positive; a few scores are NaN.
+    """
+    rng = np.random.default_rng(3)
+    n, K = 120, 6
+    positive = rng.random((n, K)) < 0.4
+    Y_true = np.where(positive, rng.choice([0.5, 0.75, 1.0], (n, K)), rng.choice([0.0, 0.25], (n, K)))
+    Y_mask = rng.random((n, K)) < 0.5
+    Y_true[:, 4] = np.where(Y_mask[:, 4], 1.0, Y_true[:, 4])
+    Y_true[:, 5] = np.where(Y_mask[:, 5], 0.0, Y_true[:, 5])
+    P = np.round(np.clip(0.3 * positive + rng.random((n, K)) * 0.7, 0, 1), 1)
+    P[rng.random((n, K)) < 0.05] = np.nan
+    return P, Y_true, Y_mask
+
+
+def _sklearn_scores(P, Y_true, Y_mask, k):
+    keep = Y_mask[:, k] & np.isfinite(P[:, k])
+    y, s = Y_true[keep, k] >= 0.5, P[keep, k]
+    return average_precision_score(y, s), roc_auc_score(y, s)
+
+
+def test_masked_scores_equal_sklearn_on_observed_predicted_pairs(labelled):
+    P, Y_true, Y_mask = labelled
+    got = masked_scores(P, Y_true, Y_mask)
+    assert got["ap"].shape == got["roc_auc"].shape == (6,)
+    for k in range(4):
+        ap, auc = _sklearn_scores(P, Y_true, Y_mask, k)
+        assert got["ap"][k] == ap and got["roc_auc"][k] == auc
+    assert np.isnan(got["ap"][4:]).all() and np.isnan(got["roc_auc"][4:]).all()
+    # Unobserved pairs carry no weight: any score or relevance there changes nothing.
+    noise = np.random.default_rng(0).random(P.shape)
+    other = masked_scores(np.where(Y_mask, P, noise), np.where(Y_mask, Y_true, 1 - Y_true), Y_mask)
+    np.testing.assert_array_equal(other["ap"], got["ap"])
+    np.testing.assert_array_equal(other["roc_auc"], got["roc_auc"])
+
+
+def test_masked_map_is_the_mean_over_scorable_classes(labelled):
+    P, Y_true, Y_mask = labelled
+    expected = np.mean([_sklearn_scores(P, Y_true, Y_mask, k)[0] for k in range(4)])
+    assert masked_map(P, Y_true, Y_mask) == pytest.approx(expected, rel=1e-15)
+    np.testing.assert_array_equal(scorable_classes(Y_true, Y_mask), [True] * 4 + [False] * 2)
+    assert np.isnan(masked_map(P[:, 4:], Y_true[:, 4:], Y_mask[:, 4:]))
+    perfect = np.where(Y_true >= 0.5, 1.0, 0.0)
+    np.testing.assert_array_equal(masked_scores(perfect, Y_true, Y_mask)["roc_auc"][:4], 1.0)
+
+
+def test_single_class_helpers():
+    y, s = np.array([1, 0, 1, 0]), np.array([0.8, 0.8, 0.3, 0.1])
+    assert has_both_classes(y) and not has_both_classes(y[[0, 2]]) and not has_both_classes(y[:0])
+    assert average_precision(y, s) == average_precision_score(y, s)
+    assert roc_auc(y, s) == roc_auc_score(y, s) == 0.625
+    assert np.isnan(average_precision(y[[1, 3]], s[[1, 3]])) and np.isnan(roc_auc(y[:1], s[:1]))
+    assert mean_over_classes(np.array([0.5, np.nan, 1.0])) == 0.75
+    assert np.isnan(mean_over_classes(np.array([np.nan, np.nan])))
+
+
+def test_masked_scores_rejects_mismatched_shapes(labelled):
+    P, Y_true, Y_mask = labelled
+    with pytest.raises(ParameterError, match=r"P\.shape=\(120, 5\)"):
+        masked_scores(P[:, :5], Y_true, Y_mask)

@@ -15,9 +15,11 @@ from sklearn.metrics import (
 )
 
 from core.errors import DatasetError, ParameterError
+from core.metrics import masked_scores
 from reports import build_report, evaluate, metrics_table, read_predictions, write_predictions
 from reports.metrics import (
     confusion_counts,
+    ranking_metrics,
     scores_from_counts,
     weighted_average_precision,
     weighted_roc_auc,
@@ -79,6 +81,24 @@ def test_macro_and_micro_match_sklearn(case, model):
     np.testing.assert_allclose(ev.micro[model]["f1_pos"][0], f1_score(y, pred), rtol=1e-12)
     pred_thr = (probas[model] >= thresholds[model][None, :])[Y_mask]
     np.testing.assert_allclose(ev.micro[model]["f1_pos_at_val_thr"][0], f1_score(y, pred_thr), rtol=1e-12)
+
+
+def test_ranking_kernels_equal_core_metrics_with_a_row_of_ones():
+    """The report's vectorised AP / ROC AUC are core.metrics' masked scores, to 1e-12."""
+    rng = np.random.default_rng(5)
+    Y_true, Y_mask = fake_labels(300, rng, n_classes=K, per_clip=2.5)
+    Y_true[:, K - 1] = np.where(Y_mask[:, K - 1], 1.0, 0.5)  # a class without observed negative
+    proba = np.round(fake_proba(Y_true, 1.5, rng), 2).astype(np.float64)  # ties
+    core = masked_scores(proba, Y_true, Y_mask)
+    for k in range(K - 1):
+        y, s = _observed(Y_true, Y_mask, proba, k)
+        got = ranking_metrics(y, s, np.ones((1, y.size)))
+        np.testing.assert_allclose(got["ap"][0], core["ap"][k], rtol=1e-12, atol=0)
+        np.testing.assert_allclose(got["roc_auc"][0], core["roc_auc"][k], rtol=1e-12, atol=0)
+    ev = evaluate(Y_true, Y_mask, {"m": proba}, classes=CLASSES, n_boot=1, seed=0)
+    for metric in ("ap", "roc_auc"):
+        np.testing.assert_allclose(ev.per_instrument["m"][metric][0], core[metric], rtol=1e-12, atol=0)
+    assert np.isnan(core["ap"][K - 1]) and np.isnan(ev.per_instrument["m"]["ap"][0, K - 1])
 
 
 def test_weighted_kernels_match_sklearn_sample_weight():
