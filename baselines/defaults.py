@@ -11,9 +11,6 @@ AUTO_POOLING = "auto"
 # OpenMIC's X: ten 0.96 s frames of 128-d VGGish, one row per clip.
 CLIP_FEATURE_SHAPE = (10, 128)
 
-# Decision threshold used when validation cannot choose one (no observed positive).
-FALLBACK_THRESHOLD = 0.5
-
 # Logistic regression: inverse regularisation strength, chosen per instrument on validation AP.
 LR_C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0)
 LR_DEFAULT_C = 0.1  # used when validation has no positive or no negative

@@ -22,10 +22,10 @@ from baselines import defaults as D
 from baselines.instrument import InstrumentFit, fit_instrument, positive_proba
 from baselines.persist import load_model, save_model
 from baselines.pooling import pool
-from baselines.thresholds import validation_thresholds
 from core.errors import ParameterError
 from core.metrics import has_both_classes, mean_over_classes
 from core.targets import is_positive
+from core.thresholds import FALLBACK_THRESHOLD, validation_thresholds
 from features.openmic import CLASSES
 
 
@@ -63,7 +63,7 @@ class PerInstrumentModel(BaseEstimator):
         Pipeline / XGBClassifier / RandomForestClassifier, or a DummyClassifier (constant prior)
         where training held a single label.
     thresholds_ : np.ndarray [shape=(n_classes,)]
-        F1-maximising validation thresholds (`FALLBACK_THRESHOLD` where validation has no positive).
+        F1-maximising validation thresholds (`core.thresholds`; 0.5 where validation has no positive).
     pooling_ : str
     pooling_scores_ : dict
         Pooling -> mean validation AP over classes (only the candidates fitted).
@@ -171,7 +171,7 @@ class PerInstrumentModel(BaseEstimator):
         if fallback:
             warnings.warn(
                 f"no observed positive in validation for {[names[k] for k in fallback]}: "
-                f"threshold set to {D.FALLBACK_THRESHOLD}",
+                f"threshold set to {FALLBACK_THRESHOLD}",
                 DegenerateClassWarning,
                 stacklevel=2,
             )

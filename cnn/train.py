@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from baselines.thresholds import validation_thresholds
 from cnn.config import (
     BEST_WEIGHTS_NAME,
     CHECKPOINT_NAME,
@@ -43,6 +42,7 @@ from core.atomic import atomic_write, atomic_write_json, atomic_write_text
 from core.errors import ParameterError
 from core.metrics import masked_map
 from core.targets import TARGET_RULE
+from core.thresholds import validation_thresholds
 from core.versions import library_versions
 from features.openmic import CLASSES
 

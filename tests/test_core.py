@@ -1,4 +1,5 @@
-"""Tests of core/: the target rule, the masked metrics and the threshold search."""
+"""Tests of core/: the target rule, the masked metrics and the threshold search, each against an
+independent computation (scikit-learn's scores, a brute-force F1 search)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from core.metrics import (
     scorable_classes,
 )
 from core.targets import TARGET_RULE, TARGET_THRESHOLD, is_positive, observed_targets
+from core.thresholds import FALLBACK_THRESHOLD, best_f1_threshold, validation_thresholds
 
 # Target rule --------------------------------------------------------------------------------------
 
@@ -118,3 +120,47 @@ def test_masked_scores_rejects_mismatched_shapes(labelled):
     P, Y_true, Y_mask = labelled
     with pytest.raises(ParameterError, match=r"P\.shape=\(120, 5\)"):
         masked_scores(P[:, :5], Y_true, Y_mask)
+
+
+# Threshold search ---------------------------------------------------------------------------------
+
+
+def _brute_force_best_f1(y, scores):
+    """(threshold, F1) maximising positive-class F1 over every distinct score; ties: highest."""
+    best = (-1.0, 0.0)
+    for t in np.unique(scores):
+        pred = scores >= t
+        f1 = 2 * np.sum(pred & y) / (pred.sum() + y.sum())
+        if f1 >= best[1]:
+            best = (t, f1)
+    return best
+
+
+def test_best_f1_threshold_exact():
+    y = np.array([0, 0, 1, 1, 0, 1], dtype=bool)
+    s = np.array([0.1, 0.4, 0.35, 0.8, 0.2, 0.9])
+    t, f1 = best_f1_threshold(y, s)
+    assert t == 0.35 and f1 == pytest.approx(2 * 3 / (4 + 3))
+    # Thresholds 0.9 and 0.6 both reach F1 = 2/3 here; the higher one is chosen.
+    t, f1 = best_f1_threshold(np.array([1, 0, 0, 1], bool), np.array([0.9, 0.8, 0.7, 0.6]))
+    assert (t, f1) == (0.9, pytest.approx(2 / 3))
+    with pytest.raises(ParameterError, match="positive"):
+        best_f1_threshold(np.zeros(3, bool), s[:3])
+    with pytest.raises(ParameterError, match=r"\(6,\) and \(5,\)"):
+        best_f1_threshold(y, s[:5])
+
+
+def test_validation_thresholds_maximise_f1_on_observed_pairs(labelled):
+    P, Y_true, Y_mask = labelled
+    P = np.nan_to_num(P, nan=0.0)
+    thresholds, fallback = validation_thresholds(P, Y_true, Y_mask)
+    assert thresholds.shape == (6,) and fallback == [5]  # class 5: no observed positive
+    assert thresholds[5] == FALLBACK_THRESHOLD
+    for k in range(5):
+        obs = Y_mask[:, k]
+        t, _ = _brute_force_best_f1(Y_true[obs, k] >= 0.5, P[obs, k])
+        assert thresholds[k] == t
+    # Unobserved pairs change nothing.
+    noise = np.random.default_rng(1).random(P.shape)
+    again, _ = validation_thresholds(np.where(Y_mask, P, noise), np.where(Y_mask, Y_true, 1.0), Y_mask)
+    np.testing.assert_array_equal(again, thresholds)

@@ -1,13 +1,19 @@
-"""Per-instrument decision thresholds that maximise positive-class F1 on validation."""
+"""Per-instrument decision thresholds that maximise positive-class F1 on validation.
+
+One search for every model: the baselines and the CNN both choose their thresholds here, on the
+observed validation pairs (targets by `core.targets`), never on test data.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 from sklearn.metrics import precision_recall_curve
 
-from baselines.defaults import FALLBACK_THRESHOLD
 from core.errors import ParameterError
 from core.targets import observed_targets
+
+#: Decision threshold of a class whose validation pairs hold no positive (nothing to choose on).
+FALLBACK_THRESHOLD = 0.5
 
 
 def best_f1_threshold(y: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
