@@ -37,7 +37,6 @@ LOGMEL_PARAMS: dict = dict(
     fmax=8000.0,
     n_frames=1000,
 )
-LOGMEL = LOGMEL_PARAMS  # name used in docs/architecture.md
 
 
 def logmel(

@@ -7,7 +7,6 @@ split, artist ids and audio paths. Everything is checked on the way in; a bad fi
 
 Label rule (the official baseline's, `core.targets`): for class k, only clips with ``Y_mask[:, k]``
 have a target, and that target is ``Y_true[:, k] >= 0.5``. ``Y_mask`` is never a target.
-Exact 0.5 ties, which count as positive, are counted by `OpenMIC.ties`.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import DatasetError, ParameterError
-from core.targets import TARGET_THRESHOLD, is_positive, observed_targets
+from core.targets import is_positive, observed_targets
 
 CLASSES: tuple[str, ...] = (
     "accordion", "banjo", "bass", "cello", "clarinet", "cymbals", "drums", "flute", "guitar",
@@ -136,19 +135,6 @@ class OpenMIC:
         rows = _check_rows(rows, len(self.sample_key))
         observed, y = observed_targets(self.Y_true[rows], self.Y_mask[rows], col)
         return rows[observed], y
-
-    def ties(self, rows: np.ndarray | None = None) -> np.ndarray:
-        """Per-class count of observed pairs whose relevance is exactly 0.5.
-
-        The rule ``Y_true >= 0.5`` counts them as positive (``> 0.5`` would not).
-
-        Returns
-        -------
-        np.ndarray [shape=(20,), int64]
-        """
-        rows = _check_rows(rows, len(self.sample_key))
-        tie = self.Y_mask[rows] & (self.Y_true[rows] == TARGET_THRESHOLD)
-        return tie.sum(axis=0).astype(np.int64)
 
     def validation_split(
         self, *, fraction: float = 0.15, seed: int = 0

@@ -93,14 +93,15 @@ def test_targets_follow_the_rule_and_never_use_the_mask(openmic_root):
     np.testing.assert_array_equal(y, [False])
 
 
-def test_ties_are_counted_per_class(openmic_factory):
+def test_observed_exact_half_loads_and_counts_as_positive(openmic_factory):
     ds = openmic.load(openmic_factory(n_clips=30, n_ties=5, audio=None))
-    ties = ds.ties()
-    assert ties.shape == (20,) and ties.sum() == 5
-    observed_half = ds.Y_mask & (ds.Y_true == 0.5)
-    np.testing.assert_array_equal(ties, observed_half.sum(axis=0))
-    assert ds.ties(ds.test_idx).sum() + ds.ties(ds.train_idx).sum() == 5
-    assert openmic.load(openmic_factory("other", n_clips=30, audio=None)).ties().sum() == 0
+    ties = 0
+    for k in range(len(ds.classes)):
+        idx, y = ds.targets(k)
+        tie = ds.Y_true[idx, k] == 0.5
+        assert y[tie].all()
+        ties += tie.sum()
+    assert ties == 5
 
 
 def test_validation_split_is_grouped_about_15_percent_stratified_and_deterministic(openmic_factory):
@@ -163,7 +164,6 @@ def test_loading_does_not_modify_the_dataset_folder(openmic_factory):
     ds = openmic.load(root)
     ds.validation_split(fraction=0.3)
     openmic.label_statistics(ds, {"test": ds.test_idx})
-    assert openmic.check_audio(ds.audio_path, ds.sample_key, decode=True) == {}
     assert _snapshot(root) == before
 
 
@@ -265,38 +265,6 @@ def test_no_dataset_folder(tmp_path):
 
 
 # ---- audio checks -------------------------------------------------------------------------------
-
-
-def _break_clips(ds: openmic.OpenMIC) -> dict[str, str]:
-    """Damage four clips in the real-clip ways: garbage, cut bytes, a re-encoded 5 s clip, deleted."""
-    garbage, cut, short, gone = (Path(p) for p in ds.audio_path[1:5])
-    for path in (garbage, cut, short, gone):
-        path.unlink()
-    garbage.write_bytes(np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8).tobytes())
-    real = REAL_CLIP.read_bytes()
-    cut.write_bytes(real[: len(real) // 2])
-    y, sr = sf.read(REAL_CLIP)
-    sf.write(short, y[: 5 * sr], sr, format="OGG", subtype="VORBIS")
-    return {"garbage": garbage.stem, "cut": cut.stem, "short": short.stem, "gone": gone.stem}
-
-
-@pytest.mark.parametrize("decode", [False, True])
-def test_check_audio_reports_each_bad_clip(openmic_factory, decode):
-    ds = openmic.load(openmic_factory(n_clips=8, audio="link"))
-    bad = _break_clips(ds)
-    problems = openmic.check_audio(ds.audio_path, ds.sample_key, n_jobs=2, decode=decode)
-    assert set(problems) == set(bad.values())
-    assert problems[bad["garbage"]].startswith("unreadable: ")
-    assert problems[bad["gone"]] == "missing file"
-    assert problems[bad["short"]] == "duration 5.000 s, expected 10.000 +- 0.01 s"
-    assert problems[bad["cut"]].startswith("duration 4.")
-    assert float(problems[bad["cut"]].split()[1]) < 9.99
-
-
-def test_check_audio_accepts_the_real_clip_and_checks_lengths():
-    assert openmic.check_audio([REAL_CLIP], [REAL_KEY], decode=True) == {}
-    with pytest.raises(ParameterError, match="given 1 paths and 2 keys"):
-        openmic.check_audio([REAL_CLIP], [REAL_KEY, "x"])
 
 
 def test_known_corrupt_tracks():
