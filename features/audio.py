@@ -1,7 +1,14 @@
-"""Decode an audio file into a float32 array, the one place where the toolkit reads audio."""
+"""Decode an audio file into a float32 array, the one place where the toolkit reads audio.
+
+A clip's own problems (missing, empty, undecodable, non-finite samples, wrong duration) raise
+`ClipError`; callers that skip bad clips catch exactly that and let every other error (a bad
+parameter, a full disk, a bug) stop them. `probe_audio` makes the same checks from the file's
+header alone, without decoding.
+"""
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +17,33 @@ import soundfile as sf
 from core.errors import DatasetError, ParameterError
 
 CLIP_DURATION_S = 10.0  # every OpenMIC-2018 clip is 10 s long
-DURATION_TOLERANCE_S = 0.01
+DURATION_TOLERANCE_S = 0.01  # as the release's verify_dataset.py
+MISSING = "audio file missing"
+EMPTY = "empty"
+_REPLACE_HINT = "re-download the dataset, or leave the clip out"
+
+
+class ClipError(DatasetError):
+    """An audio file's own problem: missing, empty, undecodable or of the wrong duration.
+
+    Attributes
+    ----------
+    path : Path
+        The audio file.
+    problem : str
+        The problem in plain words, without the path: ``"audio file missing"``, ``"empty"``,
+        ``"unreadable: <reason>"``, ``"non-finite samples (NaN or inf)"`` or
+        ``"duration 7.320 s, expected 10.000 s"``.
+    """
+
+    def __init__(self, path: str | Path, problem: str, fix: str = _REPLACE_HINT) -> None:
+        super().__init__(f"{path}: {problem}; {fix}")
+        self.path = Path(path)
+        self.problem = problem
+        self.fix = fix
+
+    def __reduce__(self) -> tuple:
+        return type(self), (self.path, self.problem, self.fix)
 
 
 def load_audio(
@@ -26,22 +59,27 @@ def load_audio(
     path : str or Path
         Any file libsndfile reads (OGG Vorbis, FLAC, WAV, ...).
     expected_duration_s : float or None
-        When given, the clip must last this long, give or take `tolerance_s`
-        (use `CLIP_DURATION_S` for OpenMIC clips).
+        When given, the decoded clip must last this long, give or take `tolerance_s`
+        (use `CLIP_DURATION_S` for OpenMIC clips). A truncated OGG file can decode without error
+        into a shorter signal: this check is what catches it.
     tolerance_s : float
         Allowed deviation from `expected_duration_s`, in seconds.
 
     Returns
     -------
     y : np.ndarray [shape=(n_channels, n_samples), dtype=float32]
-        The samples in librosa layout (channels first), values in [-1, 1].
+        The samples in librosa layout (channels first), values in [-1, 1]; never empty.
     sr : int
         The native sampling rate in Hz.
 
     Raises
     ------
-    DatasetError
-        The file is missing, cannot be decoded, or has the wrong duration; the message names it.
+    ClipError
+        The file is missing, empty, cannot be decoded, holds NaN or infinite samples, or has the
+        wrong duration; the message names it, `ClipError.problem` says what is wrong in plain words.
+    OSError
+        The file exists but the operating system refuses to open it (permissions, I/O): not the
+        clip's problem.
 
     Examples
     --------
@@ -50,22 +88,96 @@ def load_audio(
     ((2, 441000), 44100)
     """
     path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"audio file {path} does not exist; check the dataset folder")
+    _check_file(path)
     try:
         data, sr = sf.read(path, dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, ValueError) as err:
-        raise DatasetError(
-            f"audio file {path} cannot be decoded ({err}); re-download or remove it"
-        ) from err
-    if expected_duration_s is not None:
-        duration_s = data.shape[0] / sr
-        if abs(duration_s - expected_duration_s) > tolerance_s:
-            raise DatasetError(
-                f"audio file {path} lasts {duration_s:.3f} s, expected "
-                f"{expected_duration_s:.3f} +- {tolerance_s} s; the file is truncated or not a clip"
-            )
+    except sf.SoundFileError as err:
+        raise _unreadable(path, err) from err
+    _check_length(path, data.shape[0], sr, expected_duration_s, tolerance_s)
+    if not np.isfinite(data).all():
+        raise ClipError(path, "non-finite samples (NaN or inf)")
     return np.ascontiguousarray(data.T), int(sr)
+
+
+def probe_audio(
+    path: str | Path,
+    *,
+    expected_duration_s: float | None = None,
+    tolerance_s: float = DURATION_TOLERANCE_S,
+) -> tuple[int, int]:
+    """Check an audio file from its header, without decoding it (about 1 ms for an OGG clip).
+
+    For OGG files libsndfile takes the length from the last page's position, so a file cut
+    short shows its shorter duration here too. Samples are not read: NaN or infinite samples and
+    damage in the middle of the stream are found only by `load_audio`.
+
+    Parameters
+    ----------
+    path : str or Path
+        Any file libsndfile reads.
+    expected_duration_s, tolerance_s : float or None, float
+        As in `load_audio`.
+
+    Returns
+    -------
+    n_samples : int
+        Samples per channel the header announces (> 0).
+    sr : int
+        Sampling rate in Hz.
+
+    Raises
+    ------
+    ClipError, OSError
+        As in `load_audio`.
+    """
+    path = Path(path)
+    _check_file(path)
+    try:
+        with sf.SoundFile(path) as f:
+            n_samples, sr = f.frames, f.samplerate
+    except sf.SoundFileError as err:
+        raise _unreadable(path, err) from err
+    _check_length(path, n_samples, sr, expected_duration_s, tolerance_s)
+    return int(n_samples), int(sr)
+
+
+def _check_file(path: Path) -> None:
+    """ClipError unless `path` is a non-empty regular file; OSError if it cannot be opened."""
+    try:
+        info = path.stat()
+    except (FileNotFoundError, NotADirectoryError) as err:
+        raise ClipError(path, MISSING, "check the dataset folder, or leave the clip out") from err
+    if not stat.S_ISREG(info.st_mode):
+        raise ClipError(path, "unreadable: not a regular file")
+    if info.st_size == 0:
+        raise ClipError(path, EMPTY)
+    # Opening it here lets a refusal by the system (permissions) surface as the OSError it is;
+    # libsndfile would report it as an unreadable file.
+    with path.open("rb"):
+        pass
+
+
+def _unreadable(path: Path, err: sf.SoundFileError) -> ClipError:
+    reason = (getattr(err, "error_string", "") or str(err)).strip().rstrip(".")
+    return ClipError(path, f"unreadable: {reason[:1].lower()}{reason[1:]}")
+
+
+def _check_length(
+    path: Path, n_samples: int, sr: int, expected_duration_s: float | None, tolerance_s: float
+) -> None:
+    if n_samples == 0:
+        raise ClipError(path, EMPTY)
+    if sr <= 0:
+        raise ClipError(path, f"unreadable: sampling rate {sr} Hz")
+    if expected_duration_s is None:
+        return
+    duration_s = n_samples / sr
+    if abs(duration_s - expected_duration_s) > tolerance_s:
+        raise ClipError(
+            path,
+            f"duration {duration_s:.3f} s, expected {expected_duration_s:.3f} s",
+            f"allowed +- {tolerance_s} s: the file is truncated or not a clip; {_REPLACE_HINT}",
+        )
 
 
 def to_mono(y: np.ndarray, *, dtype: type = np.float64) -> np.ndarray:

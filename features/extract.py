@@ -6,8 +6,25 @@ array per clip with a named extractor, and stores them in one memory-mappable ``
 keys, so that changing any of them starts a new cache. Clips are processed in chunks; each
 finished chunk leaves a marker ``chunks/NNNNN.json``, so an interrupted run resumes where it
 stopped. ``manifest.json`` is written last, atomically: a cache is complete only when it exists.
-Missing, corrupt or short clips never stop a run: their row stays zero, ``ok`` is False and
-``problems`` says why.
+
+Only a clip's own problems are recorded: a missing, empty or undecodable file, or one of the
+wrong duration (`features.audio.ClipError`). Such a clip does not stop a run: its row stays zero,
+``ok`` is False and ``problems`` says why. Any other error (a bad extractor parameter, a full
+disk, a bug) stops the extraction and is never recorded: finished chunks stay done, no manifest
+is written, and the next call resumes. Each recorded problem keeps the state of its file (size
+and modification time, or "missing"); when a complete cache is reused, the clips whose file has
+changed since are computed again, and the manifest is rewritten.
+
+Cache folder (plain files; the JSON is indented):
+
+    data.npy            (n, *shape) array, one row per key in the order given; zeros where not ok
+    chunks/NNNNN.json   {"problems": {key: record}} of one finished chunk of `chunk_size` clips
+    manifest.json       {"format_version", "extractor", "params", "chunk_size", "keys_sha256",
+                         "shape", "dtype", "keys": [...], "problems": {key: record}, "n_ok",
+                         "versions": {library: version}}
+
+where a record is ``{"problem": "duration 7.320 s, expected 10.000 s", "file": {"size": 61234,
+"mtime_ns": 1732780800000000000}}``, with ``"file": "missing"`` for a missing file.
 """
 
 from __future__ import annotations
@@ -18,6 +35,7 @@ import os
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -28,12 +46,12 @@ from core.atomic import atomic_write_json
 from core.errors import DatasetError, ParameterError
 from core.versions import library_versions
 from features import vggish_params
-from features.audio import CLIP_DURATION_S, load_audio
+from features.audio import CLIP_DURATION_S, ClipError, load_audio
 from features.logmel import LOGMEL_PARAMS, logmel
 from features.vggish import waveform_to_examples
 
 CHUNK_SIZE = 64  # clips per resumable unit
-FORMAT_VERSION = 1  # bump when the layout or an extractor's computation changes
+FORMAT_VERSION = 2  # bump when the layout or an extractor's computation changes (2: file states)
 MANIFEST = "manifest.json"
 DATA = "data.npy"
 CHUNKS = "chunks"
@@ -125,14 +143,9 @@ class FeatureCache:
     def open(cls, folder: str | Path) -> FeatureCache:
         """Open a complete cache folder (one that has its manifest.json)."""
         folder = Path(folder)
-        manifest_path = folder / MANIFEST
-        if not manifest_path.is_file():
-            raise DatasetError(
-                f"{folder} is not a complete feature cache (no {MANIFEST}); rerun extract_dataset"
-            )
-        manifest = json.loads(manifest_path.read_text())
+        manifest = _read_manifest(folder)
         keys = np.asarray(manifest["keys"], dtype=str)
-        problems = dict(manifest["problems"])
+        problems = {key: record["problem"] for key, record in manifest["problems"].items()}
         return cls(
             data=np.load(folder / DATA, mmap_mode="r"),
             keys=keys,
@@ -159,7 +172,7 @@ def extract_dataset(
     Parameters
     ----------
     paths : sequence of str or Path [shape=(n,)]
-        Audio files; missing or unreadable ones are reported, not fatal.
+        Audio files; missing, empty, undecodable or wrong-length ones are reported, not fatal.
     keys : sequence of str [shape=(n,)]
         Unique clip identifiers (OpenMIC sample keys), same order as `paths`.
     extractor : {"logmel", "vggish_examples"}
@@ -181,6 +194,12 @@ def extract_dataset(
     Returns
     -------
     cache : FeatureCache
+
+    Raises
+    ------
+    ParameterError, OSError, ...
+        Anything but a clip's own problem (`features.audio.ClipError`) stops the extraction:
+        nothing of it is recorded, finished chunks are kept and the next call resumes.
 
     Examples
     --------
@@ -211,16 +230,28 @@ def extract_dataset(
     }
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
     folder = Path(cache_dir).expanduser() / f"{extractor}-{digest}"
+    work = partial(_extract_recorded, spec, params=resolved)
     if (folder / MANIFEST).is_file():
+        _recheck_changed(folder, work, paths, keys, n_jobs, progress)
         return FeatureCache.open(folder)
 
     chunks = [range(start, min(start + chunk_size, len(keys))) for start in range(0, len(keys), chunk_size)]
     shape = (len(keys), *spec.shape(resolved))
     layout = _open_data(folder / DATA, shape, spec.dtype)  # may drop stale chunk markers
     todo = [i for i in range(len(chunks)) if not _chunk_marker(folder, i).is_file()]
-    _run_chunks(spec, resolved, paths, keys, chunks, todo, folder, layout, n_jobs, progress)
+    (folder / CHUNKS).mkdir(exist_ok=True)
 
-    problems: dict[str, str] = {}
+    def mark_done(c: int, records: dict[int, dict]) -> None:
+        problems = {keys[i]: record for i, record in records.items()}
+        atomic_write_json(_chunk_marker(folder, todo[c]), {"problems": problems}, indent=1)
+
+    initial = len(keys) - sum(len(chunks[c]) for c in todo)
+    with tqdm(
+        total=len(keys), initial=initial, disable=not progress, unit="clip", desc=folder.name
+    ) as bar:
+        _run_groups(work, paths, [chunks[c] for c in todo], folder, layout, mark_done, n_jobs, bar)
+
+    problems: dict[str, dict] = {}
     for i in range(len(chunks)):
         problems.update(json.loads(_chunk_marker(folder, i).read_text())["problems"])
     manifest = {
@@ -266,28 +297,62 @@ def _open_data(path: Path, shape: tuple[int, ...], dtype: str) -> tuple[int, int
     return data.offset, data[0].nbytes
 
 
-def _run_chunks(spec, params, paths, keys, chunks, todo, folder, layout, n_jobs, progress) -> None:
-    """Compute the clips of the chunks in `todo`, writing each chunk's rows and then its marker."""
+def _recheck_changed(
+    folder: Path, work: Callable, paths: list[Path], keys: list[str], n_jobs: int, progress: bool
+) -> None:
+    """Compute again the recorded bad clips whose file changed since, and rewrite the manifest."""
+    manifest = _read_manifest(folder)
+    row = {key: i for i, key in enumerate(keys)}
+    problems = manifest["problems"]
+    changed = [row[k] for k, rec in problems.items() if file_state(paths[row[k]]) != rec["file"]]
+    if not changed:
+        return
+    for i in changed:
+        del problems[keys[i]]
+    data = np.load(folder / DATA, mmap_mode="r")
+    layout = (data.offset, data[0].nbytes)
+
+    def keep(_: int, records: dict[int, dict]) -> None:
+        problems.update({keys[i]: record for i, record in records.items()})
+
+    desc = f"{folder.name}, changed files"
+    with tqdm(total=len(changed), disable=not progress, unit="clip", desc=desc) as bar:
+        _run_groups(work, paths, [changed], folder, layout, keep, n_jobs, bar)
+    manifest["problems"] = dict(sorted(problems.items(), key=lambda item: row[item[0]]))
+    manifest["n_ok"] = len(keys) - len(problems)
+    atomic_write_json(folder / MANIFEST, manifest, indent=1)
+
+
+def _run_groups(
+    work: Callable[[Path], tuple[np.ndarray | None, dict | None]],
+    paths: list[Path],
+    groups: list[Sequence[int]],
+    folder: Path,
+    layout: tuple[int, int],
+    done: Callable[[int, dict[int, dict]], None],
+    n_jobs: int,
+    bar: tqdm,
+) -> None:
+    """Compute the clips of each group in turn and write their rows; then `done(group, records)`.
+
+    `records` maps the group's bad clips (their indices) to their problem records. A clip's own
+    problem becomes a zero row and a record; any other error propagates, before that group is done.
+    """
     offset, row_bytes = layout
-    clip_ids = [i for c in todo for i in chunks[c]]
     results = iter(
         Parallel(n_jobs=n_jobs, return_as="generator")(
-            delayed(extract_clip)(spec, paths[i], params) for i in clip_ids
+            delayed(work)(paths[i]) for group in groups for i in group
         )
     )
-    bar = tqdm(
-        total=len(keys), initial=len(keys) - len(clip_ids), disable=not progress, unit="clip", desc=folder.name
-    )
-    (folder / CHUNKS).mkdir(exist_ok=True)
     fd = os.open(folder / DATA, os.O_WRONLY)
     try:
-        for c in todo:
-            problems = {}
-            for i in chunks[c]:
-                features, problem = next(results)
-                if problem is not None:
-                    problems[keys[i]] = problem
-                row = bytes(row_bytes) if problem is not None else features.tobytes()
+        for g, group in enumerate(groups):
+            records = {}
+            for i in group:
+                features, record = next(results)
+                if record is not None:
+                    records[i] = record
+                row = bytes(row_bytes) if record is not None else features.tobytes()
                 if len(row) != row_bytes:
                     raise ValueError(
                         f"extractor gave {features.shape} {features.dtype} for {paths[i]}, "
@@ -295,14 +360,13 @@ def _run_chunks(spec, params, paths, keys, chunks, todo, folder, layout, n_jobs,
                     )
                 os.pwrite(fd, row, offset + i * row_bytes)
                 bar.update()
-            atomic_write_json(_chunk_marker(folder, c), {"problems": problems}, indent=1)
+            done(g, records)
     finally:
         os.close(fd)
-        bar.close()
 
 
 def extract_clip(spec: Extractor, path: Path, params: dict) -> tuple[np.ndarray | None, str | None]:
-    """Decode one clip and compute its features, or say why there are none.
+    """Decode one clip and compute its features, or say what is wrong with the clip.
 
     Parameters
     ----------
@@ -314,14 +378,53 @@ def extract_clip(spec: Extractor, path: Path, params: dict) -> tuple[np.ndarray 
 
     Returns
     -------
-    (features, None) on success, (None, reason) when the clip is missing, unreadable or unusable.
+    (features, None) on success; (None, problem) when the clip is missing, empty, undecodable or
+    of the wrong duration, the problem in plain words (`features.audio.ClipError.problem`).
+
+    Raises
+    ------
+    Any error that is not the clip's own (`ParameterError` for a bad extractor parameter, OSError,
+    ...): it is not a property of the clip and must not be recorded as one.
     """
     own = {k: v for k, v in params.items() if k not in DECODE_DEFAULTS}
     try:
         y, sr = load_audio(path, expected_duration_s=params["expected_duration_s"])
-        return spec.compute(y, sr, own).astype(spec.dtype, copy=False), None
-    except (DatasetError, ParameterError, OSError) as err:
-        return None, str(err)
+    except ClipError as err:
+        return None, err.problem
+    return spec.compute(y, sr, own).astype(spec.dtype, copy=False), None
+
+
+def file_state(path: Path) -> dict[str, int] | str:
+    """The file state a problem is recorded with: ``{"size", "mtime_ns"}``, or ``"missing"``."""
+    try:
+        info = path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return "missing"
+    return {"size": info.st_size, "mtime_ns": info.st_mtime_ns}
+
+
+def _extract_recorded(
+    spec: Extractor, path: Path, *, params: dict
+) -> tuple[np.ndarray | None, dict | None]:
+    """`extract_clip`, the problem as a record with the file's state from before the read."""
+    state = file_state(path)
+    features, problem = extract_clip(spec, path, params)
+    return features, None if problem is None else {"problem": problem, "file": state}
+
+
+def _read_manifest(folder: Path) -> dict:
+    manifest_path = folder / MANIFEST
+    if not manifest_path.is_file():
+        raise DatasetError(
+            f"{folder} is not a complete feature cache (no {MANIFEST}); rerun extract_dataset"
+        )
+    manifest = json.loads(manifest_path.read_text())
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise DatasetError(
+            f"{manifest_path} has format version {manifest.get('format_version')}, this toolkit "
+            f"reads {FORMAT_VERSION}; delete {folder} and rerun extract_dataset"
+        )
+    return manifest
 
 
 def _chunk_marker(folder: Path, chunk: int) -> Path:

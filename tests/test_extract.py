@@ -1,6 +1,8 @@
 """Tests of cached, resumable feature extraction on real and synthetic OGG clips."""
 
+import errno
 import json
+import os
 import shutil
 from functools import partial
 from pathlib import Path
@@ -8,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from audio_files import REAL_CLIP as CLIP
+from audio_files import write_cut, write_tone
 
 from core.errors import DatasetError, ParameterError
 from features.audio import load_audio
@@ -15,28 +19,22 @@ from features.extract import EXTRACTORS, Extractor, FeatureCache, extract_datase
 from features.logmel import logmel
 from features.vggish import waveform_to_examples
 
-CLIP = Path(__file__).parent / "data" / "openmic" / "audio" / "000" / "000046_3840.ogg"
-
-
-def write_tone_ogg(path: Path, seconds: float, freq_hz: float = 440.0, sr: int = 44100) -> Path:
-    t = np.arange(int(seconds * sr)) / sr
-    left = 0.3 * np.sin(2 * np.pi * freq_hz * t)
-    sf.write(path, np.stack([left, 0.5 * left], axis=1), sr, format="OGG", subtype="VORBIS")
-    return path
-
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory) -> dict[str, Path]:
-    """Two copies of the real clip, a synthetic 10 s tone, a short, a corrupt and a missing clip."""
+    """Two copies of the real clip, a synthetic 10 s tone, and five clips with faults of their own."""
     folder = tmp_path_factory.mktemp("audio")
     paths = {}
     for key in ("real_a", "real_b"):
         paths[key] = Path(shutil.copy(CLIP, folder / f"{key}.ogg"))
-    paths["tone"] = write_tone_ogg(folder / "tone.ogg", 10.0)
-    paths["short"] = write_tone_ogg(folder / "short.ogg", 4.0)
+    paths["tone"] = write_tone(folder / "tone.ogg", 10.0)
+    paths["short"] = write_tone(folder / "short.ogg", 4.0)
     paths["corrupt"] = folder / "corrupt.ogg"
     paths["corrupt"].write_bytes(CLIP.read_bytes()[:200] + bytes(range(256)) * 8)
     paths["missing"] = folder / "missing.ogg"
+    paths["cut"] = write_cut(folder / "cut.ogg", 0.5)
+    paths["empty"] = folder / "empty.ogg"
+    paths["empty"].write_bytes(b"")
     return paths
 
 
@@ -48,7 +46,7 @@ def logmel_cache(clips, tmp_path_factory) -> FeatureCache:
 
 def test_logmel_rows_match_direct_computation(logmel_cache, clips):
     cache = logmel_cache
-    assert cache.data.shape == (6, 128, 1000) and cache.data.dtype == np.float16
+    assert cache.data.shape == (8, 128, 1000) and cache.data.dtype == np.float16
     assert list(cache.keys) == list(clips)
     y, sr = load_audio(clips["tone"])
     np.testing.assert_array_equal(cache.data[2], logmel(y, sr))
@@ -56,17 +54,32 @@ def test_logmel_rows_match_direct_computation(logmel_cache, clips):
     assert not cache.data.flags.writeable
 
 
-def test_bad_clips_are_marked_with_reasons(logmel_cache):
+def _state(path: Path) -> dict | str:
+    """The file state a record must hold, from os.stat."""
+    if not path.exists():
+        return "missing"
+    return {"size": os.stat(path).st_size, "mtime_ns": os.stat(path).st_mtime_ns}
+
+
+def test_bad_clips_are_marked_with_their_own_problems(logmel_cache, clips):
     cache = logmel_cache
-    assert cache.ok.tolist() == [True, True, True, False, False, False]
-    assert set(cache.problems) == {"short", "corrupt", "missing"}
-    assert "lasts 4.000 s" in cache.problems["short"]
-    assert "cannot be decoded" in cache.problems["corrupt"]
-    assert "does not exist" in cache.problems["missing"]
+    assert cache.ok.tolist() == [True, True, True, False, False, False, False, False]
+    y, sr = sf.read(clips["cut"])
+    assert cache.problems == {
+        "short": "duration 4.000 s, expected 10.000 s",
+        "corrupt": "unreadable: supported file format but file is malformed",
+        "missing": "audio file missing",
+        "cut": f"duration {len(y) / sr:.3f} s, expected 10.000 s",
+        "empty": "empty",
+    }
     assert np.all(cache.data[3:] == 0)
     manifest = json.loads((cache.path / "manifest.json").read_text())
-    assert manifest["shape"] == [6, 128, 1000] and manifest["dtype"] == "float16"
-    assert manifest["problems"] == cache.problems and "numpy" in manifest["versions"]
+    assert manifest["shape"] == [8, 128, 1000] and manifest["dtype"] == "float16"
+    assert manifest["n_ok"] == 3 and "numpy" in manifest["versions"]
+    assert manifest["problems"] == {
+        key: {"problem": problem, "file": _state(clips[key])} for key, problem in cache.problems.items()
+    }
+    assert manifest["problems"]["missing"]["file"] == "missing"
 
 
 def test_second_call_reuses_cache(logmel_cache, clips):
@@ -103,13 +116,22 @@ def test_vggish_examples_extractor(clips, tmp_path):
     np.testing.assert_allclose(cache.data[1, 4:], np.log(0.01), rtol=1e-6)
 
 
-def counting(y, sr, params, *, log: Path, stop_after: int | None):
-    """Extractor that records each call and can simulate Ctrl-C after `stop_after` calls."""
+def counting(y, sr, params, *, log: Path, stop_after: int | None, error=KeyboardInterrupt):
+    """Extractor that records each call and raises `error` (Ctrl-C) after `stop_after` calls."""
     with log.open("a") as f:
         f.write(f"{y.shape[1]}\n")
     if stop_after is not None and len(log.read_text().splitlines()) > stop_after:
-        raise KeyboardInterrupt
+        raise error
     return np.full(2, y.shape[1], dtype=np.float32)
+
+
+def _use_counting(monkeypatch, log: Path, stop_after: int | None = None, **kwargs) -> None:
+    spec = Extractor(partial(counting, log=log, stop_after=stop_after, **kwargs), {}, lambda p: (2,), "float32")
+    monkeypatch.setitem(EXTRACTORS, "counting", spec)
+
+
+def _calls(log: Path) -> int:
+    return len(log.read_text().splitlines()) if log.exists() else 0
 
 
 def test_interrupted_run_resumes_without_redoing_finished_chunks(clips, tmp_path, monkeypatch):
@@ -118,8 +140,7 @@ def test_interrupted_run_resumes_without_redoing_finished_chunks(clips, tmp_path
     paths = [clips["tone"]] * 7
 
     def run(stop_after):
-        spec = Extractor(partial(counting, log=log, stop_after=stop_after), {}, lambda p: (2,), "float32")
-        monkeypatch.setitem(EXTRACTORS, "counting", spec)
+        _use_counting(monkeypatch, log, stop_after)
         return extract_dataset(paths, keys, "counting", tmp_path / "cache", n_jobs=1, progress=False, chunk_size=3)
 
     with pytest.raises(KeyboardInterrupt):
@@ -137,6 +158,102 @@ def test_interrupted_run_resumes_without_redoing_finished_chunks(clips, tmp_path
     log.unlink()
     run(stop_after=None)
     assert not log.exists()  # complete cache: nothing computed
+
+
+def test_a_bad_extractor_parameter_is_not_cached(clips, tmp_path):
+    keys = ["real_a", "corrupt", "tone"]
+    paths = [clips[k] for k in keys]
+    for _ in range(2):  # raised again: nothing was recorded as a problem of the clips
+        with pytest.raises(ParameterError, match="fmax=9000"):
+            extract_dataset(paths, keys, "logmel", tmp_path, params={"fmax": 9000.0}, n_jobs=2, progress=False)
+    (folder,) = tmp_path.iterdir()
+    assert not (folder / "manifest.json").exists() and not list(folder.glob("chunks/*.json"))
+    cache = extract_dataset(paths, keys, "logmel", tmp_path, params={"fmax": 7000.0}, n_jobs=2, progress=False)
+    assert cache.ok.tolist() == [True, False, True] and list(cache.problems) == ["corrupt"]
+
+
+def test_an_error_that_is_not_the_clips_stops_the_run_and_is_not_cached(clips, tmp_path, monkeypatch):
+    log = tmp_path / "calls.txt"
+    keys = [f"clip{i}" for i in range(7)]
+    paths = [clips["tone"]] * 7
+    paths[1] = clips["corrupt"]  # chunk 0 holds a clip with a problem of its own
+    passing_fault = OSError(errno.EIO, "Input/output error")
+
+    def run(stop_after):
+        _use_counting(monkeypatch, log, stop_after, error=passing_fault)
+        return extract_dataset(paths, keys, "counting", tmp_path / "cache", n_jobs=1, progress=False, chunk_size=3)
+
+    with pytest.raises(OSError, match="Input/output error"):
+        run(stop_after=3)  # clips 0 and 2 (chunk 0), 3, then the fault at clip 4 (chunk 1)
+    folder = next((tmp_path / "cache").iterdir())
+    assert not (folder / "manifest.json").exists()
+    assert sorted(p.name for p in (folder / "chunks").iterdir()) == ["00000.json"]
+    corrupt = {"problem": "unreadable: supported file format but file is malformed", "file": _state(clips["corrupt"])}
+    assert json.loads((folder / "chunks" / "00000.json").read_text()) == {"problems": {"clip1": corrupt}}
+
+    log.unlink()
+    cache = run(stop_after=None)
+    assert _calls(log) == 4  # chunks 1 and 2 only
+    assert cache.problems == {"clip1": corrupt["problem"]}
+    assert cache.ok.tolist() == [True, False, True, True, True, True, True]
+
+
+def test_an_unusable_cache_folder_stops_the_run_and_a_rerun_completes(clips, tmp_path):
+    blocker = tmp_path / "cache"
+    blocker.write_text("a file where the cache folder should be")
+    keys = ["tone", "corrupt"]
+    paths = [clips[k] for k in keys]
+    with pytest.raises(OSError):
+        extract_dataset(paths, keys, "logmel", blocker / "features", n_jobs=1, progress=False)
+    blocker.unlink()
+    cache = extract_dataset(paths, keys, "logmel", blocker / "features", n_jobs=1, progress=False)
+    assert cache.ok.tolist() == [True, False]
+
+
+def test_a_recorded_problem_is_checked_again_when_its_file_changes(tmp_path, monkeypatch):
+    folder = tmp_path / "audio"
+    folder.mkdir()
+    paths = [
+        Path(shutil.copy(CLIP, folder / "good.ogg")),
+        write_cut(folder / "cut.ogg", 0.5),
+        folder / "gone.ogg",
+        write_tone(folder / "short.ogg", 4.0),
+    ]
+    keys = ["good", "cut", "gone", "short"]
+    log = tmp_path / "calls.txt"
+    _use_counting(monkeypatch, log)
+
+    def run():
+        return extract_dataset(paths, keys, "counting", tmp_path / "cache", n_jobs=2, progress=False, chunk_size=2)
+
+    first = run()
+    assert first.ok.tolist() == [True, False, False, False] and _calls(log) == 1
+    manifest = first.path / "manifest.json"
+    written = manifest.stat().st_mtime_ns
+    run()
+    assert _calls(log) == 1 and manifest.stat().st_mtime_ns == written  # nothing changed
+
+    write_tone(paths[1], 10.0)  # the truncated clip is replaced with good audio
+    shutil.copy(CLIP, paths[2])  # the missing one appears
+    os.utime(paths[3], ns=(10**9, 10**9))  # the short one is touched, still short
+    again = run()
+    assert again.ok.tolist() == [True, True, True, False]
+    assert _calls(log) == 3  # the two replaced clips only
+    np.testing.assert_array_equal(again.data[:3], 441000)
+    np.testing.assert_array_equal(again.data[3], 0)
+    records = json.loads(manifest.read_text())
+    assert records["problems"] == {
+        "short": {"problem": "duration 4.000 s, expected 10.000 s", "file": _state(paths[3])}
+    }
+    assert records["problems"]["short"]["file"]["mtime_ns"] == 10**9 and records["n_ok"] == 3
+    run()
+    assert _calls(log) == 3
+
+
+def test_a_cache_of_another_format_is_refused(tmp_path):
+    (tmp_path / "manifest.json").write_text(json.dumps({"format_version": 1, "problems": {"a": "why"}}))
+    with pytest.raises(DatasetError, match=r"format version 1, this toolkit reads 2; delete"):
+        FeatureCache.open(tmp_path)
 
 
 def test_bad_arguments(clips, tmp_path):
