@@ -24,6 +24,7 @@ from features import openmic
 from features.demo import make_demo
 from features.demo.__main__ import main
 from features.demo.mix import add_reverb, rms_dbfs
+from features.problems import find_data_problems
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "data" / "openmic"
@@ -71,7 +72,7 @@ def test_loader_reads_it_with_no_special_case(ds, root):
                                  "n_clips": N_CLIPS, "seed": SEED, "labels_per_clip": LABELS_PER_CLIP}  # fmt: skip
     assert ds.demo["embedding"]["name"].startswith(("stand-in:", "VGGish (toolkit chain"))
     assert Path(ds.demo["sound_font"]["path"]).is_file()
-    assert openmic.check_audio(ds.audio_path, ds.sample_key, n_jobs=1) == {}
+    assert find_data_problems(ds, progress=False).empty
     assert not root.with_name(root.name + demo_module.PARTIAL_SUFFIX).exists()
 
 

@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import soundfile as sf
-from conftest import OPENMIC_FIXTURES, REAL_CLIP, REAL_KEY, real_vggish_features
+from conftest import OPENMIC_FIXTURES, REAL_KEY, real_vggish_features
 
 from core.errors import DatasetError, ParameterError
 from features import openmic
@@ -264,7 +263,7 @@ def test_no_dataset_folder(tmp_path):
         openmic.load(tmp_path / "nowhere")
 
 
-# ---- audio checks -------------------------------------------------------------------------------
+# ---- errata -------------------------------------------------------------------------------------
 
 
 def test_known_corrupt_tracks():
