@@ -24,9 +24,11 @@ LOGMEL_PER_DB = math.log(10.0) / 10.0
 MODEL_NAME = "model.keras"
 METADATA_NAME = "metadata.json"
 HISTORY_NAME = "history.csv"
-CHECKPOINT_NAME = "checkpoint.keras"
+BACKUP_DIRNAME = "backup"  # keras.callbacks.BackupAndRestore's folder
 CHECKPOINT_STATE_NAME = "checkpoint.json"
-BEST_WEIGHTS_NAME = "best.weights.h5"
+# keras.callbacks.ModelCheckpoint fills in the 1-based epoch: a new file for each new best epoch.
+BEST_WEIGHTS_NAME = "best-epoch{epoch:03d}.weights.h5"
+BEST_WEIGHTS_GLOB = "best-epoch*.weights.h5"
 FILE_FORMAT = "openmic-compare/cnn"
 FILE_FORMAT_VERSION = 1
 HISTORY_COLUMNS = ("epoch", "loss", "val_loss", "val_map", "lr")

@@ -1,46 +1,44 @@
-"""`train_cnn`: masked training with early stopping, per-epoch checkpoints and resume.
+"""`train_cnn`: masked training with early stopping, best-weight checkpoints and exact resume.
 
-Folder `out_dir` while training: ``checkpoint.keras`` (model and optimizer state, learning-rate
-schedule position included), ``checkpoint.json`` (epoch, history, early-stopping state,
-normalisation statistics, config, train time so far), ``best.weights.h5`` (weights of the best
-validation mAP) and ``history.csv``. Calling `train_cnn` again with the same `out_dir` and
-config continues after the last finished epoch. When training ends the best weights are
-restored, thresholds chosen on validation, the model saved (`CNNModel.save`) and the checkpoint
-files removed; calling again then just loads the finished model.
+Keras' callbacks do the bookkeeping (`cnn.callbacks`). Folder `out_dir` while training:
+``backup/`` (weights and optimizer state after the last finished epoch, Keras'
+`BackupAndRestore`), ``best-epochNNN.weights.h5`` (weights of the best validation mAP so far,
+Keras' `ModelCheckpoint`), ``checkpoint.json`` (epoch, history, early-stopping counters, dropout
+seed state, normalisation statistics, config, train time so far) and ``history.csv``. Calling
+`train_cnn` again with the same `out_dir` and config continues after the last finished epoch,
+exactly as an uninterrupted run would. When training ends the best weights are loaded,
+thresholds chosen on validation, the model saved (`CNNModel.save`) and the checkpoint files
+removed; calling again then just loads the finished model.
 """
 
 from __future__ import annotations
 
 import json
-import math
+import shutil
 import sys
 import time
 from pathlib import Path
 
 import keras
 import numpy as np
-import pandas as pd
 import tensorflow as tf
 
+from cnn.callbacks import best_weights_path, history_frame, training_callbacks
 from cnn.config import (
-    BEST_WEIGHTS_NAME,
-    CHECKPOINT_NAME,
+    BACKUP_DIRNAME,
+    BEST_WEIGHTS_GLOB,
     CHECKPOINT_STATE_NAME,
     FILE_FORMAT,
     FILE_FORMAT_VERSION,
-    HISTORY_COLUMNS,
-    HISTORY_NAME,
     METADATA_NAME,
     MIN_STD,
     CNNConfig,
 )
 from cnn.data import RowReader, band_statistics, steps_per_epoch, training_dataset, unpack_cache
-from cnn.losses import MaskedBinaryCrossentropy, masked_bce, pack_targets, split_targets
+from cnn.losses import MaskedBinaryCrossentropy, pack_targets, split_targets
 from cnn.model import build_model, model_cost
 from cnn.predict import CNNModel, predict_rows
-from core.atomic import atomic_write, atomic_write_json, atomic_write_text
-from core.errors import ParameterError
-from core.metrics import masked_map
+from core.errors import DatasetError, ParameterError
 from core.targets import TARGET_RULE
 from core.thresholds import validation_thresholds
 from core.versions import library_versions
@@ -112,27 +110,28 @@ def train_cnn(
     steps = steps_per_epoch(len(fit_idx), config)
     state = _load_state(out_dir, config)
     if state is None:
+        _remove_checkpoints(out_dir)  # of a run interrupted before its first epoch ended
         mean, variance = band_statistics(reader, fit_idx)
-        model = build_model(data.shape[1], mean, np.maximum(variance, MIN_STD**2), config,
-                            n_classes=len(classes))
-        _init_output_bias(model, packed[fit_idx])
-        model.compile(optimizer=_optimizer(config, steps), loss=MaskedBinaryCrossentropy())
-        state = {"config": config.to_dict(), "epoch": -1, "history": [], "best_score": -math.inf,
+        state = {"config": config.to_dict(), "epoch": -1, "history": [], "best_score": None,
                  "best_epoch": -1, "wait": 0, "stopped": False, "train_time_s": 0.0,
-                 "mean": mean.tolist(), "variance": variance.tolist()}
-    else:
-        model = keras.models.load_model(out_dir / CHECKPOINT_NAME)
-        mean = np.asarray(state["mean"])
+                 "mean": mean.tolist(), "variance": variance.tolist(), "random_state": []}
+    mean, variance = np.asarray(state["mean"]), np.asarray(state["variance"])
+    # Built and compiled the same way on resume: BackupAndRestore then loads the saved state.
+    model = build_model(data.shape[1], mean, np.maximum(variance, MIN_STD**2), config, n_classes=len(classes))
+    _init_output_bias(model, packed[fit_idx])
+    model.compile(optimizer=_optimizer(config, steps), loss=MaskedBinaryCrossentropy())
 
-    tracker = _EpochEnd(out_dir, state, reader, packed, val_idx, Y_true, Y_mask, config)
     initial_epoch = state["epoch"] + 1
     if initial_epoch < config.epochs and not state["stopped"]:
+        keras_callbacks = training_callbacks(
+            out_dir, state, reader, val_idx, packed[val_idx], Y_true[val_idx], Y_mask[val_idx],
+            patience=config.patience, epochs=config.epochs, steps=steps,
+        )
         dataset = training_dataset(reader, packed, fit_idx, config, mean, initial_epoch=initial_epoch)
         model.fit(dataset, epochs=config.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps, shuffle=False,
-                  verbose=_keras_verbosity(progress), callbacks=[tracker, *(callbacks or [])])
+                  verbose=_keras_verbosity(progress), callbacks=[*keras_callbacks, *(callbacks or [])])
 
-    if (out_dir / BEST_WEIGHTS_NAME).is_file():
-        model.load_weights(out_dir / BEST_WEIGHTS_NAME)
+    model.load_weights(_existing(best_weights_path(out_dir, state["best_epoch"])))
     P_val = predict_rows(model, reader, val_idx)
     thresholds, fallback = validation_thresholds(P_val, Y_true[val_idx], Y_mask[val_idx])
     metadata = {
@@ -147,53 +146,11 @@ def train_cnn(
         "best_epoch": state["best_epoch"], "epochs_run": state["epoch"] + 1,
         "train_time_s": state["train_time_s"], "versions": library_versions(SAVED_MODEL_LIBRARIES),
     }
-    result = CNNModel(model, thresholds, _history_frame(state["history"]), metadata)
+    result = CNNModel(model, thresholds, history_frame(state["history"]), metadata)
     result.save(out_dir)
-    for name in (CHECKPOINT_NAME, CHECKPOINT_STATE_NAME, BEST_WEIGHTS_NAME):
-        (out_dir / name).unlink(missing_ok=True)
+    _remove_checkpoints(out_dir)
     reader.close()
     return result
-
-
-class _EpochEnd(keras.callbacks.Callback):
-    """Validation, history, early stopping, best weights and the checkpoint, after each epoch."""
-
-    def __init__(self, out_dir: Path, state: dict, reader: RowReader, packed: np.ndarray,
-                 val_idx: np.ndarray, Y_true: np.ndarray, Y_mask: np.ndarray, config: CNNConfig) -> None:
-        super().__init__()
-        self.out_dir, self.state, self.reader = out_dir, state, reader
-        self.packed_val = packed[val_idx]
-        self.val_idx, self.Y_true_val, self.Y_mask_val = val_idx, Y_true[val_idx], Y_mask[val_idx]
-        self.config = config
-        self.started = time.perf_counter()
-        self.time_before = state["train_time_s"]
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        logs = logs if logs is not None else {}
-        P_val = predict_rows(self.model, self.reader, self.val_idx)
-        val_loss = masked_bce(self.packed_val, P_val)
-        val_map = masked_map(P_val, self.Y_true_val, self.Y_mask_val)
-        lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-        logs.update(val_loss=val_loss, val_map=val_map)
-        state = self.state
-        state["history"].append({"epoch": epoch, "loss": float(logs.get("loss", math.nan)),
-                                 "val_loss": val_loss, "val_map": val_map, "lr": lr})
-        # mAP needs a positive and a negative per class; a validation set without any falls
-        # back on the loss (the choice cannot change between epochs: it depends on labels only).
-        score = val_map if math.isfinite(val_map) else -val_loss
-        if score > state["best_score"]:
-            state.update(best_score=score, best_epoch=epoch, wait=0)
-            atomic_write(self.out_dir / BEST_WEIGHTS_NAME, self.model.save_weights, keep_suffix=True)
-        else:
-            state["wait"] += 1
-        if self.config.patience and state["wait"] >= self.config.patience:
-            state["stopped"] = True
-            self.model.stop_training = True
-        state["epoch"] = epoch
-        state["train_time_s"] = self.time_before + time.perf_counter() - self.started
-        atomic_write(self.out_dir / CHECKPOINT_NAME, self.model.save, keep_suffix=True)
-        atomic_write_json(self.out_dir / CHECKPOINT_STATE_NAME, state)
-        atomic_write_text(self.out_dir / HISTORY_NAME, _history_frame(state["history"]).to_csv(index=False))
 
 
 def _optimizer(config: CNNConfig, steps: int) -> keras.optimizers.Optimizer:
@@ -222,14 +179,28 @@ def _init_output_bias(model: keras.Model, packed_fit: np.ndarray) -> None:
     layer.bias.assign(np.log(rate / (1 - rate)).astype(np.float32))
 
 
-def _history_frame(rows: list[dict]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=list(HISTORY_COLUMNS))
+def _remove_checkpoints(out_dir: Path) -> None:
+    """Delete the files of an unfinished run: state, Keras' backup, best weights."""
+    (out_dir / CHECKPOINT_STATE_NAME).unlink(missing_ok=True)
+    shutil.rmtree(out_dir / BACKUP_DIRNAME, ignore_errors=True)
+    for path in out_dir.glob(BEST_WEIGHTS_GLOB):
+        path.unlink()
+
+
+def _existing(path: Path) -> Path:
+    """`path` of the best weights, or an error naming it and the fix."""
+    if not path.is_file():
+        raise DatasetError(
+            f"{path}, the best weights of an unfinished run in {path.parent}, is missing: "
+            f"delete {path.parent / CHECKPOINT_STATE_NAME} to train again from the start"
+        )
+    return path
 
 
 def _load_state(out_dir: Path, config: CNNConfig) -> dict | None:
     """The checkpoint state of an interrupted run in `out_dir`, or None to start afresh."""
     path = out_dir / CHECKPOINT_STATE_NAME
-    if not path.is_file() or not (out_dir / CHECKPOINT_NAME).is_file():
+    if not path.is_file():
         return None
     state = json.loads(path.read_text())
     if state.get("config") != config.to_dict():

@@ -27,7 +27,8 @@ from cnn import (
     spec_augment,
     train_cnn,
 )
-from core.errors import ParameterError
+from core.errors import DatasetError, ParameterError
+from core.metrics import masked_map
 
 N_CLIPS, N_MELS, N_FRAMES, N_CLASSES = 72, 128, 200, 20
 FIT, VAL = np.arange(0, 56), np.arange(56, 72)
@@ -171,7 +172,8 @@ def test_training_lowers_validation_loss_and_saves_model(dataset, tmp_path):
     meta = json.loads((tmp_path / "metadata.json").read_text())
     assert meta["frontend_params"] == {"n_mels": N_MELS}
     assert len(meta["normalisation"]["mean"]) == N_MELS and meta["config"] == config.to_dict()
-    assert not (tmp_path / "checkpoint.keras").exists()
+    # The checkpoint files (Keras' backup, best weights, state) are gone; the model remains.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["history.csv", "metadata.json", "model.keras"]
     loaded = CNNModel.load(tmp_path)
     idx = np.array([60, 2, 33])
     proba = loaded.predict_proba(cache, idx)
@@ -203,7 +205,7 @@ def test_resume_continues_at_saved_epoch(dataset, tmp_path):
         train_cnn(cache, Y_true, Y_mask, FIT, VAL, config, tmp_path, progress=False,
                   callbacks=[StopAfter(1)])
     state = json.loads((tmp_path / "checkpoint.json").read_text())
-    assert state["epoch"] == 1 and (tmp_path / "checkpoint.keras").is_file()
+    assert state["epoch"] == 1 and (tmp_path / "backup").is_dir()
     assert pd.read_csv(tmp_path / "history.csv")["epoch"].tolist() == [0, 1]
     first = state["history"]
     resumed = train_cnn(cache, Y_true, Y_mask, FIT, VAL, config, tmp_path, progress=False)
@@ -213,6 +215,44 @@ def test_resume_continues_at_saved_epoch(dataset, tmp_path):
     assert resumed.metadata["epochs_run"] == 4
     # The learning-rate schedule continued where it stopped (no restart of the warm-up).
     assert h["lr"].iloc[2] < h["lr"].iloc[1]
+
+
+def test_resume_refuses_a_state_the_backup_does_not_match(dataset, tmp_path):
+    """A state file one epoch behind Keras' backup (interrupted between the two writes)."""
+    cache, Y_true, Y_mask = dataset
+    config = CNNConfig.quick(epochs=3)
+    with pytest.raises(KeyboardInterrupt):
+        train_cnn(cache, Y_true, Y_mask, FIT, VAL, config, tmp_path, progress=False,
+                  callbacks=[StopAfter(1)])
+    path = tmp_path / "checkpoint.json"
+    state = json.loads(path.read_text())
+    state["epoch"], state["history"] = 0, state["history"][:1]
+    path.write_text(json.dumps(state))
+    with pytest.raises(DatasetError, match=r"checkpoint\.json records .* delete .*checkpoint\.json"):
+        train_cnn(cache, Y_true, Y_mask, FIT, VAL, config, tmp_path, progress=False)
+
+
+def test_early_stopping_keeps_the_best_epoch_and_resumes_exactly(dataset, tmp_path):
+    """Interrupted after epoch 2 (one epoch without improvement) and resumed: the same run."""
+    cache, Y_true, Y_mask = dataset
+    config = CNNConfig.quick(epochs=8, patience=2, lr=2e-2)  # dropout on: its seed state matters
+    whole = train_cnn(cache, Y_true, Y_mask, FIT, VAL, config, tmp_path / "whole", progress=False)
+    h = whole.history
+    best = whole.metadata["best_epoch"]
+    assert whole.metadata["epochs_run"] == best + 3 < 8  # stopped after two epochs without a better mAP
+    assert best == int(np.argmax(h["val_map"])) and h["val_map"].iloc[best] > h["val_map"].iloc[-1]
+    # The saved model holds the best epoch's weights, not the last epoch's.
+    P_val = whole.predict_proba(cache, VAL)
+    assert masked_map(P_val, Y_true[VAL], Y_mask[VAL]) == pytest.approx(h["val_map"].iloc[best], abs=1e-12)
+
+    with pytest.raises(KeyboardInterrupt):
+        train_cnn(cache, Y_true, Y_mask, FIT, VAL, config, tmp_path / "resumed", progress=False,
+                  callbacks=[StopAfter(best + 1)])
+    resumed = train_cnn(cache, Y_true, Y_mask, FIT, VAL, config, tmp_path / "resumed", progress=False)
+    pd.testing.assert_frame_equal(resumed.history, h)
+    for wa, wb in zip(weights_of(whole), weights_of(resumed), strict=True):
+        np.testing.assert_array_equal(wa, wb)
+    np.testing.assert_array_equal(resumed.thresholds_, whole.thresholds_)
 
 
 def test_soft_targets_and_not_ok_rows(dataset, tmp_path):
