@@ -85,7 +85,7 @@ def _dataset_comparison(root: Path, kinds, n_jobs: int, seed: int) -> None:
             "pooling": model.pooling_,
             "train_time_s": model.train_time_s_,
         }
-    print(pd.DataFrame(summary).T.rename_axis("kind").to_string(float_format="%.3f"))
+    print(pd.DataFrame.from_dict(summary, orient="index").rename_axis("kind").round(3).to_string())
     print(pd.DataFrame(ap, index=pd.Index(ds.classes, name="instrument")).round(3).to_string())
 
 
