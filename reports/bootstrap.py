@@ -5,10 +5,17 @@ resample becomes a row of counts (how often each clip was drawn); the metrics of
 then computed at once as weighted metrics (:mod:`reports.metrics`). Row 0 of every result is the
 point estimate on the test set itself (all weights 1); rows 1..n_boot are the resamples.
 
-A resample that holds no positive or no negative observed pair of an instrument is *invalid* for
-that instrument: all its metrics are NaN there, it is dropped from the interval (not averaged in),
-and it is counted. A macro mean is valid where every instrument that is defined on the test set is
-valid, so the same resamples serve every model and the comparisons are paired.
+Every model is scored on one *common test set*: the observed pairs (``Y_mask``) where every model
+has a finite probability. A clip that some model could not score at all (its whole row NaN) is left
+out for every model and named (:attr:`Evaluation.excluded`); it is not resampled either. So support,
+metrics, intervals and paired comparisons all rest on the same pairs.
+
+A resample that holds no positive or no negative pair of an instrument is *invalid* for that
+instrument: all its metrics are NaN there, it is dropped from the interval (not averaged in), and it
+is counted. An instrument without a positive or a negative on the common set itself has no metric
+(NaN, never 0) and stays out of the macro means; a macro mean is the mean over the instruments that
+have a value, valid where each of them is valid, so the same resamples serve every model and the
+comparisons are paired.
 """
 
 from __future__ import annotations
@@ -78,9 +85,14 @@ class Evaluation:
     macro, micro : dict model -> metric -> np.ndarray [shape=(n_boot + 1,)]
     valid : np.ndarray [shape=(n_boot + 1, K)], bool -- resample holds a positive and a negative
     macro_valid, micro_valid : np.ndarray [shape=(n_boot + 1,)], bool
-    n_observed, n_positive : np.ndarray [shape=(K,)], int -- support on the test set
+    n_observed, n_positive : np.ndarray [shape=(K,)], int -- support on the common test set
     thresholds : dict model -> np.ndarray [shape=(K,)] or None (validation thresholds)
     n_boot, seed : int
+    pairs : np.ndarray [shape=(n, K)], bool -- the common test set, in the rows given to `evaluate`
+    excluded : dict row -> tuple of models -- clips left out for all, and the models that gave them
+        no prediction at all
+    n_left_out : np.ndarray [shape=(K,)], int -- observed pairs outside the common test set
+    dropped : dict instrument (or "macro", "micro") -> resamples dropped
     """
 
     models: tuple[str, ...]
@@ -96,7 +108,15 @@ class Evaluation:
     thresholds: dict[str, np.ndarray | None]
     n_boot: int
     seed: int
+    pairs: np.ndarray
+    excluded: dict[int, tuple[str, ...]]
+    n_left_out: np.ndarray
     dropped: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def in_macro(self) -> np.ndarray:
+        """np.ndarray [shape=(K,)], bool: the instruments with a value, which the macro means average."""
+        return self.valid[0]
 
 
 def _threshold_scores(y, score, W, threshold: float, suffix: str) -> tuple[dict, dict]:
@@ -131,11 +151,8 @@ def _all_scores(y_all, mask, probas, W, thresholds):
         Wk = W[:, obs].astype(np.float64)  # gathered once, shared by the models
         for m, proba in probas.items():
             thr = thresholds[m]
-            y, score, Wm = y_all[obs, k], proba[obs, k], Wk
-            scored = np.isfinite(score)
-            if not scored.all():  # NaN: no prediction (e.g. a clip without audio), left out for m only
-                y, score, Wm = y[scored], score[scored], Wk[:, scored]
-            row, counts = _instrument_scores(y, score, Wm, None if thr is None else float(thr[k]))
+            row, counts = _instrument_scores(y_all[obs, k], proba[obs, k], Wk,
+                                             None if thr is None else float(thr[k]))
             for name, value in row.items():
                 per[m].setdefault(name, []).append(value)
             for suffix, c in counts.items():
@@ -155,6 +172,48 @@ def _micro(pooled: dict[str, dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return out
 
 
+def common_test_set(
+    Y_mask: np.ndarray, probas: dict[str, np.ndarray]
+) -> tuple[np.ndarray, dict[int, tuple[str, ...]]]:
+    """The pairs every model is scored on, and the clips some model could not score at all.
+
+    Parameters
+    ----------
+    Y_mask : np.ndarray [shape=(n, K)], bool -- observed pairs
+    probas : dict model -> np.ndarray [shape=(n, K)] -- NaN where the model has no prediction
+
+    Returns
+    -------
+    pairs : np.ndarray [shape=(n, K)], bool
+        Observed and finite for every model (all False on an excluded clip's row).
+    excluded : dict row -> tuple of models
+        Clips (rows, ascending) whose whole row is NaN for at least one model, with those models.
+    """
+    finite = np.ones(Y_mask.shape, dtype=bool)
+    unscored: dict[int, list[str]] = {}
+    for m, proba in probas.items():
+        scored = np.isfinite(proba)
+        finite &= scored
+        for row in np.flatnonzero(~scored.any(axis=1)):
+            unscored.setdefault(int(row), []).append(m)
+    return Y_mask & finite, {row: tuple(unscored[row]) for row in sorted(unscored)}
+
+
+def _check_inputs(y_all, Y_mask, probas, classes, thresholds) -> None:
+    n, K = Y_mask.shape
+    if y_all.shape != (n, K) or len(classes) != K:
+        raise ParameterError(
+            f"Y_true, Y_mask and classes disagree: given Y_true.shape={y_all.shape}, "
+            f"Y_mask.shape={Y_mask.shape}, len(classes)={len(classes)}"
+        )
+    for m, proba in probas.items():
+        if proba.shape != (n, K):
+            raise ParameterError(f"proba of model {m!r} must have shape {(n, K)}; given {proba.shape}")
+    for m, thr in thresholds.items():
+        if thr is not None and np.shape(thr) != (K,):
+            raise ParameterError(f"thresholds of model {m!r} must have shape ({K},); given {np.shape(thr)}")
+
+
 def evaluate(
     Y_true: np.ndarray,
     Y_mask: np.ndarray,
@@ -165,14 +224,16 @@ def evaluate(
     n_boot: int = params.N_BOOT,
     seed: int = params.BOOT_SEED,
 ) -> Evaluation:
-    """Score every model per instrument, macro and micro, on the test set and its resamples.
+    """Score every model per instrument, macro and micro, on the common test set and its resamples.
 
     Parameters
     ----------
     Y_true : np.ndarray [shape=(n, K)], float -- target ``Y_true >= 0.5`` on observed pairs
     Y_mask : np.ndarray [shape=(n, K)], bool -- observed pairs
     probas : dict model -> np.ndarray [shape=(n, K)]
-        NaN marks a pair the model has no prediction for; it is left out of that model's metrics.
+        NaN marks a pair the model has no prediction for; that pair is left out for every model, and
+        a clip without any prediction from some model is left out for every model (see
+        :func:`common_test_set`).
     classes : tuple of str [length=K]
     thresholds : dict model -> np.ndarray [shape=(K,)] or None, optional
         Validation thresholds; models without them get no ``*_at_val_thr`` metrics.
@@ -190,36 +251,36 @@ def evaluate(
     """
     Y_mask = np.asarray(Y_mask, dtype=bool)
     y_all = is_positive(Y_true)
-    n, K = Y_mask.shape
-    if y_all.shape != (n, K) or len(classes) != K:
-        raise ParameterError(
-            f"Y_true, Y_mask and classes disagree: given Y_true.shape={y_all.shape}, "
-            f"Y_mask.shape={Y_mask.shape}, len(classes)={len(classes)}"
-        )
+    probas = {m: np.asarray(p, dtype=np.float64) for m, p in probas.items()}
     thresholds = {m: (thresholds or {}).get(m) for m in probas}
-    for m, thr in thresholds.items():
-        if thr is not None and np.shape(thr) != (K,):
-            raise ParameterError(f"thresholds of model {m!r} must have shape ({K},); given {np.shape(thr)}")
-    W = resample_weights(n, n_boot=n_boot, seed=seed)
+    _check_inputs(y_all, Y_mask, probas, classes, thresholds)
+    pairs, excluded = common_test_set(Y_mask, probas)
+    kept = np.ones(Y_mask.shape[0], dtype=bool)
+    kept[list(excluded)] = False
+    if not kept.any():
+        raise ParameterError(
+            f"no test clip has a prediction from every model (models without any prediction: "
+            f"{sorted({m for ms in excluded.values() for m in ms})}); leave those models out"
+        )
+    mask, y_kept = pairs[kept], y_all[kept]
+    W = resample_weights(int(kept.sum()), n_boot=n_boot, seed=seed)
 
-    pos_w = W @ (Y_mask & y_all).astype(np.float32)
-    neg_w = W @ (Y_mask & ~y_all).astype(np.float32)
+    pos_w = W @ (mask & y_kept).astype(np.float32)
+    neg_w = W @ (mask & ~y_kept).astype(np.float32)
     valid = (pos_w > 0) & (neg_w > 0)
     defined = valid[0]
     macro_valid = valid[:, defined].all(axis=1) & defined.any()
     micro_valid = (pos_w.sum(axis=1) > 0) & (neg_w.sum(axis=1) > 0)
 
-    probas = {m: np.asarray(p, dtype=np.float64) for m, p in probas.items()}
-    for m, proba in probas.items():
-        if proba.shape != (n, K):
-            raise ParameterError(f"proba of model {m!r} must have shape {(n, K)}; given {proba.shape}")
     # Small matrix products: BLAS threads cost more than they give, and thrash on shared machines.
     with threadpool_limits(limits=1, user_api="blas"):
-        per_instrument, micro_scores = _all_scores(y_all, Y_mask, probas, W, thresholds)
+        per_instrument, micro_scores = _all_scores(
+            y_kept, mask, {m: p[kept] for m, p in probas.items()}, W, thresholds
+        )
     macro, micro = {}, {}
     for m, scores in per_instrument.items():
         for value in scores.values():
-            value[~valid] = np.nan
+            value[~valid] = np.nan  # no positive or no negative: missing, never 0
         macro[m] = {
             name: np.where(macro_valid, value[:, defined].mean(axis=1) if defined.any() else np.nan, np.nan)
             for name, value in scores.items()
@@ -238,12 +299,15 @@ def evaluate(
         valid=valid,
         macro_valid=macro_valid,
         micro_valid=micro_valid,
-        n_observed=Y_mask.sum(axis=0),
-        n_positive=(Y_mask & y_all).sum(axis=0),
+        n_observed=pairs.sum(axis=0),
+        n_positive=(pairs & y_all).sum(axis=0),
         thresholds=thresholds,
         n_boot=n_boot,
         seed=seed,
         dropped=dropped,
+        pairs=pairs,
+        excluded=excluded,
+        n_left_out=(Y_mask & ~pairs).sum(axis=0),
     )
 
 

@@ -94,8 +94,8 @@ def _draw(
     curves, auc, ap = {}, {}, {}
     for k, name in enumerate(ev.classes):
         curves[name] = {}
-        for m in models:  # a NaN probability (no prediction for that clip) is left out per model
-            scored = pred.Y_mask[:, k] & np.isfinite(pred.probas[m][:, k])
+        scored = ev.pairs[:, k]  # the common test set, the same pairs for every model
+        for m in models:
             curves[name][m] = instrument_curves(y[scored, k], pred.probas[m][scored, k])
         auc[name] = {m: float(ev.per_instrument[m]["roc_auc"][0, k]) for m in models}
         ap[name] = {m: float(ev.per_instrument[m]["ap"][0, k]) for m in models}

@@ -12,12 +12,14 @@ test. A difference is *significant* where the adjusted p-value is below ``alpha`
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from itertools import combinations
 
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from core.errors import ParameterError
 from reports import params
 from reports.bootstrap import Evaluation, percentile_interval
 
@@ -95,14 +97,20 @@ def _rows(a, b, names, metric, diff, p_adj_fn) -> list[dict]:
 
 
 def compare_models(
-    evaluation: Evaluation, *, metrics: tuple[str, ...] = params.COMPARED_METRICS
+    evaluation: Evaluation,
+    *,
+    metrics: tuple[str, ...] = params.COMPARED_METRICS,
+    pairs: Sequence[tuple[str, str]] | None = None,
 ) -> pd.DataFrame:
-    """Paired differences of every pair of models, per instrument (Holm) and for the macro mean.
+    """Paired differences of pairs of models, per instrument (Holm) and for the macro mean.
 
     Parameters
     ----------
     evaluation : Evaluation
     metrics : tuple of str -- metrics to compare (skipped where a model lacks one)
+    pairs : sequence of (model_a, model_b), optional
+        The pairs to compare, A - B (see :func:`reports.run_models.comparison_pairs`); default every
+        pair of ``evaluation.models`` in their order.
 
     Returns
     -------
@@ -112,7 +120,12 @@ def compare_models(
     """
     rows: list[dict] = []
     ev = evaluation
-    for a, b in combinations(ev.models, 2):
+    pairs = list(combinations(ev.models, 2)) if pairs is None else list(pairs)
+    unknown = sorted({m for pair in pairs for m in pair} - set(ev.models))
+    if unknown:
+        raise ParameterError(f"pairs name models that were not evaluated: {unknown}; "
+                             f"evaluated: {list(ev.models)}")
+    for a, b in pairs:
         for metric in metrics:
             if metric not in ev.per_instrument[a] or metric not in ev.per_instrument[b]:
                 continue

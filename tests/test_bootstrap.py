@@ -153,18 +153,77 @@ def test_paired_comparisons_flag_the_better_model():
     np.testing.assert_allclose(per.p_holm.to_numpy(), holm(per.p_value.to_numpy()))
 
 
-def test_nan_probabilities_are_left_out_for_that_model_only():
-    """compare.py writes NaN for clips the CNN could not read: they count for no metric of the CNN."""
+def test_a_clip_one_model_cannot_score_is_left_out_for_every_model():
+    """One common test set: NaN rows of one model take those clips out of every model's scores."""
     rng = np.random.default_rng(4)
     n, K = 120, 2
     Y_true, Y_mask = fake_labels(n, rng, n_classes=K, per_clip=1.5)
     good, other = fake_proba(Y_true, 2.0, rng), fake_proba(Y_true, 1.0, rng)
     holes = good.copy()
-    holes[:15] = np.nan
+    holes[:15] = np.nan           # clips 0..14: no prediction at all from the CNN
+    holes[20, 1] = np.nan         # clip 20: no prediction for one instrument only
     both = evaluate(Y_true, Y_mask, {"other": other, "cnn": holes}, classes=("a", "b"), n_boot=5, seed=0)
-    alone = evaluate(Y_true[15:], Y_mask[15:], {"cnn": good[15:]}, classes=("a", "b"), n_boot=5, seed=0)
-    full = evaluate(Y_true, Y_mask, {"other": other}, classes=("a", "b"), n_boot=5, seed=0)
-    for metric in ("roc_auc", "ap", "f1_pos", "precision"):
-        np.testing.assert_allclose(both.per_instrument["cnn"][metric][0], alone.per_instrument["cnn"][metric][0])
-        np.testing.assert_allclose(both.per_instrument["other"][metric][0], full.per_instrument["other"][metric][0])
-    np.testing.assert_allclose(both.micro["cnn"]["f1_pos"][0], alone.micro["cnn"]["f1_pos"][0])
+    assert both.excluded == {row: ("cnn",) for row in range(15)}
+    mask = Y_mask[15:].copy()
+    mask[20 - 15, 1] = False
+    np.testing.assert_array_equal(both.n_observed, mask.sum(axis=0))
+    np.testing.assert_array_equal(both.n_left_out, Y_mask.sum(axis=0) - mask.sum(axis=0))
+    assert both.pairs[:15].sum() == 0 and not both.pairs[20, 1]
+    y = Y_true[15:] >= 0.5
+    for name, proba in (("cnn", good[15:]), ("other", other[15:])):
+        for k in range(K):
+            obs = mask[:, k]
+            got = both.per_instrument[name]
+            np.testing.assert_allclose(got["roc_auc"][0, k], roc_auc_score(y[obs, k], proba[obs, k]), rtol=1e-9)
+            np.testing.assert_allclose(got["ap"][0, k], average_precision_score(y[obs, k], proba[obs, k]),
+                                       rtol=1e-9)
+            np.testing.assert_allclose(got["f1_pos"][0, k], f1_score(y[obs, k], proba[obs, k] >= 0.5), rtol=1e-9)
+        np.testing.assert_allclose(both.micro[name]["f1_pos"][0], f1_score(y[mask], proba[mask] >= 0.5),
+                                   rtol=1e-9)
+    # Left-out clips are not resampled: the resamples draw the 105 kept clips.
+    alone = evaluate(Y_true[15:], mask, {"other": other[15:]}, classes=("a", "b"), n_boot=5, seed=0)
+    np.testing.assert_array_equal(both.per_instrument["other"]["roc_auc"], alone.per_instrument["other"]["roc_auc"])
+
+
+def test_an_instrument_without_predictions_is_missing_not_zero():
+    """Every CNN prediction of one instrument is NaN: no metric there for anyone, and out of the macro."""
+    rng = np.random.default_rng(6)
+    n, K = 200, 3
+    Y_true, Y_mask = fake_labels(n, rng, n_classes=K, per_clip=2.0)
+    lr, cnn = fake_proba(Y_true, 2.0, rng), fake_proba(Y_true, 3.0, rng)
+    cnn[:, 1] = np.nan
+    thresholds = {"lr": np.full(K, 0.4), "cnn": np.full(K, 0.6)}
+    ev = evaluate(Y_true, Y_mask, {"lr": lr, "cnn": cnn}, classes=("a", "b", "c"),
+                  thresholds=thresholds, n_boot=30, seed=0)
+    assert ev.excluded == {} and ev.n_observed[1] == 0 and ev.n_left_out[1] == Y_mask[:, 1].sum()
+    np.testing.assert_array_equal(ev.in_macro, [True, False, True])
+    for model in ("lr", "cnn"):
+        for metric, values in ev.per_instrument[model].items():
+            assert np.isnan(values[:, 1]).all(), (model, metric)
+            assert np.isfinite(values[0, [0, 2]]).all(), (model, metric)
+            np.testing.assert_allclose(ev.macro[model][metric][0], values[0, [0, 2]].mean(), rtol=1e-12)
+    table = metrics_table(ev)
+    b = table[(table.instrument == "b") & ~table.metric.isin(["n_observed", "n_positive", "threshold"])]
+    assert len(b) > 0 and b.value.isna().all() and b.ci_low.isna().all()
+    assert (table.query("instrument == 'b' and metric == 'n_observed'").value == 0).all()
+
+
+def test_every_clip_without_prediction_is_an_error():
+    Y_true, Y_mask = np.ones((4, 2)), np.ones((4, 2), bool)
+    with pytest.raises(ParameterError, match=r"\['cnn'\]"):
+        evaluate(Y_true, Y_mask, {"lr": np.zeros((4, 2)), "cnn": np.full((4, 2), np.nan)}, classes=("x", "y"))
+
+
+def test_comparisons_only_for_the_pairs_asked():
+    rng = np.random.default_rng(3)
+    Y_true, Y_mask = fake_labels(150, rng, n_classes=3)
+    probas = {m: fake_proba(Y_true, s, rng) for m, s in (("a", 1.0), ("b", 2.0), ("c", 3.0))}
+    ev = evaluate(Y_true, Y_mask, probas, classes=("x", "y", "z"), n_boot=20, seed=0)
+    every = compare_models(ev)
+    assert set(zip(every.model_a, every.model_b, strict=True)) == {("a", "b"), ("a", "c"), ("b", "c")}
+    some = compare_models(ev, pairs=[("c", "a")])
+    assert set(zip(some.model_a, some.model_b, strict=True)) == {("c", "a")}
+    ca = some.query("metric == 'roc_auc' and instrument == 'macro'")["diff"].item()
+    np.testing.assert_allclose(ca, ev.macro["c"]["roc_auc"][0] - ev.macro["a"]["roc_auc"][0])
+    with pytest.raises(ParameterError, match=r"\['d'\]"):
+        compare_models(ev, pairs=[("a", "d")])
