@@ -48,6 +48,8 @@ from core.versions import library_versions
 from features import vggish_params
 from features.audio import CLIP_DURATION_S, ClipError, load_audio
 from features.logmel import LOGMEL_PARAMS, logmel
+from features.musicnn.extractor import EXTRACTOR_DEFAULTS as MUSICNN_DEFAULTS
+from features.musicnn.extractor import clip_embeddings, clip_embeddings_shape
 from features.vggish import waveform_to_examples
 
 CHUNK_SIZE = 64  # clips per resumable unit
@@ -110,6 +112,12 @@ EXTRACTORS: dict[str, Extractor] = {
         compute=_vggish_examples,
         defaults=dict(normalize_peak=True, resampler="kaiser_best", n_examples=10),
         shape=_vggish_shape,
+        dtype="float32",
+    ),
+    "musicnn": Extractor(
+        compute=clip_embeddings,
+        defaults=dict(MUSICNN_DEFAULTS),
+        shape=clip_embeddings_shape,
         dtype="float32",
     ),
 }
