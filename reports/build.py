@@ -1,6 +1,6 @@
 """Rebuild a run's metrics, plots and report from its folder, without retraining.
 
-Reads ``predictions.npz`` and ``run.json`` (plus ``label_stats.csv`` and
+Reads ``predictions.npz`` and ``run.json`` (plus ``label_stats.csv``, ``data_problems.csv`` and
 ``models/cnn/history.csv`` when present) and writes ``metrics.csv``, ``metrics.json``,
 ``comparisons.csv``, ``plots/*.png`` and ``report.html`` into the same folder, and gives back the
 tables it wrote, so that a caller need not read them back from disk.
@@ -32,6 +32,8 @@ from reports.run_folder import (
     read_run_json,
     to_json,
 )
+from reports.run_models import ModelInfo, comparison_pairs, model_infos
+from reports.sections import excluded_clips
 from reports.tables import metrics_payload, metrics_table
 
 
@@ -85,11 +87,12 @@ def _model_order(run: dict, pred: Predictions) -> dict[str, np.ndarray]:
 
 
 def _draw(
-    run_dir: Path, pred: Predictions, ev: Evaluation, table: pd.DataFrame
+    run_dir: Path, pred: Predictions, ev: Evaluation, table: pd.DataFrame, infos: dict[str, ModelInfo]
 ) -> tuple[list[dict], dict[str, str]]:
     plots_dir = run_dir / params.PLOTS_DIR
     plots_dir.mkdir(exist_ok=True)
     models = ev.models
+    labels = {m: infos[m].label for m in models}
     y = is_positive(pred.Y_true)
     curves, auc, ap = {}, {}, {}
     for k, name in enumerate(ev.classes):
@@ -101,11 +104,11 @@ def _draw(
         ap[name] = {m: float(ev.per_instrument[m]["ap"][0, k]) for m in models}
 
     figures = [
-        ("f1-bars", "Positive-class F1 per instrument", plots.plot_metric_bars(table, "f1_pos", models)),
-        ("auc-heatmap", "ROC AUC, instrument x model", plots.plot_heatmap(table, "roc_auc", models)),
-        ("f1-heatmap", "Positive-class F1, instrument x model", plots.plot_heatmap(table, "f1_pos", models)),
-        ("roc-grid", "ROC curves per instrument", plots.plot_curve_grid(curves, auc, "roc", models)),
-        ("pr-grid", "Precision-recall curves per instrument", plots.plot_curve_grid(curves, ap, "pr", models)),
+        ("f1-bars", "Positive-class F1 per instrument", plots.plot_metric_bars(table, "f1_pos", labels)),
+        ("auc-heatmap", "ROC AUC, instrument x model", plots.plot_heatmap(table, "roc_auc", labels)),
+        ("f1-heatmap", "Positive-class F1, instrument x model", plots.plot_heatmap(table, "f1_pos", labels)),
+        ("roc-grid", "ROC curves per instrument", plots.plot_curve_grid(curves, auc, "roc", labels)),
+        ("pr-grid", "Precision-recall curves per instrument", plots.plot_curve_grid(curves, ap, "pr", labels)),
     ]
     stats = read_optional_csv(run_dir, params.LABEL_STATS_CSV, ("split", "instrument", "observed", "positive"))
     if stats is not None:
@@ -121,7 +124,7 @@ def _draw(
     per_instrument = {
         name: _save_png(
             plots_dir, "curves-" + _file_stem(name, k),
-            plots.plot_instrument_curves(curves[name], auc[name], ap[name], models),
+            plots.plot_instrument_curves(curves[name], auc[name], ap[name], labels),
             dpi=params.INSTRUMENT_PLOT_DPI, tight=False,
         )
         for k, name in enumerate(ev.classes)
@@ -164,16 +167,21 @@ def build_report(
         pred.Y_true, pred.Y_mask, probas, classes=pred.classes,
         thresholds=_thresholds(run, pred, run_dir), n_boot=n_boot, seed=seed,
     )
+    infos = model_infos(run.get("models") or {}, ev.models)
+    pairs, rule = comparison_pairs(infos, run.get("embeddings") or {})
     table = metrics_table(ev)
-    comparisons = compare_models(ev)
+    comparisons = compare_models(ev, pairs=pairs)
     atomic_write_text(run_dir / params.METRICS_CSV, table.to_csv(index=False))
     atomic_write_text(run_dir / params.COMPARISONS_CSV, comparisons.to_csv(index=False))
-    atomic_write_text(run_dir / params.METRICS_JSON, to_json(metrics_payload(ev, table, comparisons, run)))
+    payload = metrics_payload(ev, table, comparisons, run, comparison_rule=rule,
+                              excluded_test_clips=excluded_clips(ev, pred.sample_key))
+    atomic_write_text(run_dir / params.METRICS_JSON, to_json(payload))
 
-    overview, per_instrument = _draw(run_dir, pred, ev, table)
+    overview, per_instrument = _draw(run_dir, pred, ev, table, infos)
+    problems = read_optional_csv(run_dir, params.DATA_PROBLEMS_CSV, ("key", "split", "problem"))
     context = report_context(
-        ev, table, comparisons, run, overview_images=overview,
-        instrument_images=per_instrument, n_clips=len(pred.sample_key),
+        ev, table, comparisons, run, infos=infos, comparison_rule=rule, overview_images=overview,
+        instrument_images=per_instrument, sample_key=pred.sample_key, problems=problems,
     )
     path = atomic_write_text(run_dir / params.REPORT_HTML, render_report(context))
     return BuiltReport(path=path, metrics=table, comparisons=comparisons)

@@ -7,8 +7,10 @@ import re
 import numpy as np
 import pandas as pd
 
-from reports import anchors, params
+from reports import anchors, params, sections
 from reports.bootstrap import Evaluation
+from reports.run_models import ModelInfo
+from reports.sections import empty_cell
 
 #: Summary columns: (metric, instrument, header).
 SUMMARY_METRICS = (
@@ -46,16 +48,14 @@ def _cells(table: pd.DataFrame) -> dict[tuple[str, str, str], dict]:
     }
 
 
-def _empty_cell() -> dict:
-    return {"value": float("nan"), "low": float("nan"), "high": float("nan")}
-
-
-def _significant_wins(comparisons: pd.DataFrame) -> dict[tuple[str, str, str], list[str]]:
-    """(winner, instrument, metric) -> the models it is significantly better than."""
+def _significant_wins(
+    comparisons: pd.DataFrame, labels: dict[str, str]
+) -> dict[tuple[str, str, str], list[str]]:
+    """(winner id, instrument, metric) -> the labels of the models it is significantly better than."""
     wins: dict[tuple[str, str, str], list[str]] = {}
     for r in comparisons[comparisons.significant].itertuples(index=False):
         loser = r.model_b if r.better == r.model_a else r.model_a
-        wins.setdefault((r.better, r.instrument, r.metric), []).append(loser)
+        wins.setdefault((r.better, r.instrument, r.metric), []).append(labels[loser])
     return wins
 
 
@@ -66,22 +66,40 @@ def _mark_best(rows: list[dict], key: str, *, higher: bool) -> None:
         r[key]["best"] = best is not None and r[key]["value"] == best
 
 
-def _summary(ev: Evaluation, cells, wins, run_models: dict) -> tuple[list[dict], list[dict]]:
-    columns = [
-        {"key": f"{inst}:{m}", "header": header, "metric": m, "instrument": inst}
-        for m, inst, header in SUMMARY_METRICS
-        if any((model, inst, m) in cells for model in ev.models)
-    ]
+def _summary_columns(ev: Evaluation, cells, infos: dict[str, ModelInfo]) -> list[dict]:
+    """Test-set columns that some model has, each ranking metric followed by its selection-time score."""
+    columns = []
+    for m, inst, header in SUMMARY_METRICS:
+        if not any((model, inst, m) in cells for model in ev.models):
+            continue
+        columns.append({"key": f"{inst}:{m}", "header": header, "metric": m, "instrument": inst,
+                        "kind": "test"})
+        selected = dict(sections.SELECTION_METRICS).get(m) if inst == params.MACRO else None
+        if selected and any((i.facts.get("selection") or {}).get(m) for i in infos.values()):
+            columns.append({"key": f"selection:{m}", "header": f"{selected} at selection",
+                            "metric": m, "instrument": inst, "kind": "selection"})
+    return columns
+
+
+def _summary(ev: Evaluation, cells, wins, infos: dict[str, ModelInfo]) -> tuple[list[dict], list[dict]]:
+    columns = _summary_columns(ev, cells, infos)
     rows = []
     for model in ev.models:
-        info = run_models.get(model, {})
-        row = {"model": model, "description": info.get("description", "")}
+        info = infos[model]
+        row = {
+            "model": info.label, "id": model, "classifier": info.classifier, "embedding": info.embedding,
+            "description": info.facts.get("description", ""),
+            "method": (info.facts.get("selection") or {}).get("method", ""),
+        }
         for c in columns:
-            cell = dict(cells.get((model, c["instrument"], c["metric"]), _empty_cell()))
-            cell["wins"] = wins.get((model, c["instrument"], c["metric"]), [])
-            row[c["key"]] = cell
+            test = dict(cells.get((model, c["instrument"], c["metric"]), empty_cell()))
+            if c["kind"] == "selection":
+                row[c["key"]] = sections.selection_cell(info, c["metric"], test["value"])
+                continue
+            test["wins"] = wins.get((model, c["instrument"], c["metric"]), [])
+            row[c["key"]] = test
         for key, _, _ in COST_COLUMNS:
-            value = info.get(key)
+            value = info.facts.get(key)
             row[key] = {"value": float(value) if isinstance(value, (int, float)) else float("nan")}
         rows.append(row)
     for c in columns:
@@ -91,25 +109,27 @@ def _summary(ev: Evaluation, cells, wins, run_models: dict) -> tuple[list[dict],
     return columns, rows
 
 
-def _comparison_rows(comparisons: pd.DataFrame, instrument: str) -> list[dict]:
+def _comparison_rows(comparisons: pd.DataFrame, instrument: str, labels: dict[str, str]) -> list[dict]:
     rows = comparisons[comparisons.instrument == instrument]
     return [
-        dict(r._asdict(), label=params.METRIC_LABELS.get(r.metric, r.metric))
+        dict(r._asdict(), label=params.METRIC_LABELS.get(r.metric, r.metric), label_a=labels[r.model_a],
+             label_b=labels[r.model_b], better_label=labels.get(r.better, ""))
         for r in rows.itertuples(index=False)
     ]
 
 
-def _instrument(ev, k, name, cells, wins, images, comparisons, show_anchors) -> dict:
+def _instrument(ev, k, name, cells, wins, images, comparisons, show_anchors, infos) -> dict:
+    labels = {m: i.label for m, i in infos.items()}
     models = []
     for model in ev.models:
         thr = ev.thresholds[model]
         metrics = {}
         for m in INSTRUMENT_METRICS:
-            cell = dict(cells.get((model, name, m), _empty_cell()))
+            cell = dict(cells.get((model, name, m), empty_cell()))
             cell["wins"] = wins.get((model, name, m), [])
             metrics[m] = cell
         models.append({
-            "model": model,
+            "model": labels[model],
             "threshold": float(thr[k]) if thr is not None else float("nan"),
             "metrics": metrics,
         })
@@ -121,29 +141,29 @@ def _instrument(ev, k, name, cells, wins, images, comparisons, show_anchors) -> 
         "id": slug(name, k),
         "n_observed": int(ev.n_observed[k]),
         "n_positive": int(ev.n_positive[k]),
+        "n_left_out": int(ev.n_left_out[k]),
+        "why_missing": None if ev.in_macro[k] else sections.why_no_metric(ev, k),
         "dropped": ev.dropped.get(name, 0),
         "models": models,
         "image": images.get(name),
-        "comparisons": [c for c in _comparison_rows(comparisons, name) if c["significant"]],
+        "comparisons": [c for c in _comparison_rows(comparisons, name, labels) if c["significant"]],
         "rf": rf,
     }
 
 
 def _source(dataset: dict) -> dict:
     source = dataset.get("source", "unknown")
-    embedding = dataset.get("embedding", "not recorded")
     if source == "openmic":
-        words = ("the real OpenMIC-2018 release (official split01), with the VGGish embeddings "
-                 f"shipped with it ({embedding})")
+        words = "the real OpenMIC-2018 release (official split01)"
     elif source == "demo":
-        words = ("the synthetic demo set made by features.demo: rendered MIDI, not real recordings, "
-                 f"with a stand-in embedding ({embedding}); published OpenMIC-2018 numbers do not apply")
+        words = ("the synthetic demo set made by features.demo: rendered MIDI, not real recordings; "
+                 "published OpenMIC-2018 numbers do not apply")
     elif source == "custom":
         words = (f"a dataset in OpenMIC-2018's layout that is not the full release "
                  f"({dataset.get('description', '')}); published OpenMIC-2018 numbers do not apply")
     else:
         words = f"an unrecorded data source ({source!s}); published OpenMIC-2018 numbers may not apply"
-    return {"kind": source, "words": words, "embedding": embedding}
+    return {"kind": source, "words": words, "embedding": dataset.get("embedding", "not recorded")}
 
 
 def _anchor_table(ev: Evaluation, cells) -> dict:
@@ -152,12 +172,12 @@ def _anchor_table(ev: Evaluation, cells) -> dict:
         if name not in ev.classes:
             continue
         p, r, f1 = anchors.RF_BASELINE[name]
-        ours = {m: cells.get((m, name, "f1_pos"), _empty_cell())["value"] for m in ev.models}
+        ours = {m: cells.get((m, name, "f1_pos"), empty_cell())["value"] for m in ev.models}
         rows.append({"instrument": name, "precision": p, "recall": r, "f1_pos": f1, "ours": ours})
     means = {
         m: {
-            "f1_pos": cells.get((m, params.MACRO, "f1_pos"), _empty_cell())["value"],
-            "f1_posneg": cells.get((m, params.MACRO, "f1_posneg"), _empty_cell())["value"],
+            "f1_pos": cells.get((m, params.MACRO, "f1_pos"), empty_cell())["value"],
+            "f1_posneg": cells.get((m, params.MACRO, "f1_posneg"), empty_cell())["value"],
         }
         for m in ev.models
     }
@@ -177,9 +197,12 @@ def report_context(
     comparisons: pd.DataFrame,
     run: dict,
     *,
+    infos: dict[str, ModelInfo],
+    comparison_rule: str,
     overview_images: list[dict],
     instrument_images: dict[str, str],
-    n_clips: int,
+    sample_key: np.ndarray,
+    problems: pd.DataFrame | None,
 ) -> dict:
     """Everything the template shows.
 
@@ -189,17 +212,22 @@ def report_context(
     table : pd.DataFrame -- metrics.csv rows
     comparisons : pd.DataFrame -- :func:`reports.compare_models.compare_models` rows
     run : dict -- run.json
+    infos : dict id -> ModelInfo -- every evaluated model (:func:`reports.run_models.model_infos`)
+    comparison_rule : str -- how the compared pairs were chosen, in words
     overview_images : list of {"title", "uri", "id"}
     instrument_images : dict instrument -> data URI of its ROC/PR figure
-    n_clips : int -- test clips scored
+    sample_key : np.ndarray [shape=(n,)], str -- the test clips given to `evaluate`
+    problems : pd.DataFrame or None -- data_problems.csv (key, split, problem), None when absent
     """
     cells = _cells(table)
-    wins = _significant_wins(comparisons)
+    labels = {m: i.label for m, i in infos.items()}
+    wins = _significant_wins(comparisons, labels)
     dataset = run.get("dataset", {}) or {}
     source = _source(dataset)
     show_anchors = source["kind"] == "openmic"
-    columns, summary = _summary(ev, cells, wins, run.get("models", {}) or {})
+    columns, summary = _summary(ev, cells, wins, infos)
     skipped = dataset.get("skipped_clips", {}) or {}
+    listed_embeddings = run.get("embeddings") or {}
     return {
         "title": "OpenMIC-2018 instrument recognition: model comparison",
         "created": run.get("created", ""),
@@ -208,15 +236,20 @@ def report_context(
         "dataset": {k: v for k, v in dataset.items() if k != "skipped_clips"},
         "skipped": list(skipped.items())[: params.MAX_SKIPPED_LISTED],
         "n_skipped": len(skipped),
-        "models": ev.models,
-        "model_info": run.get("models", {}) or {},
+        "models": [{"id": m, "label": labels[m]} for m in ev.models],
         "summary_columns": columns,
         "cost_columns": COST_COLUMNS,
         "summary": summary,
-        "macro_comparisons": _comparison_rows(comparisons, params.MACRO),
+        "selection": sections.selection_notes(infos),
+        "grid": sections.embedding_grid(infos, cells, listed_embeddings),
+        "embeddings": sections.embedding_facts(run, infos),
+        "common": sections.common_set(ev, sample_key),
+        "problems": sections.data_problems(problems),
+        "macro_comparisons": _comparison_rows(comparisons, params.MACRO, labels),
+        "comparison_rule": comparison_rule,
         "instrument_metrics": [(m, params.METRIC_LABELS[m]) for m in INSTRUMENT_METRICS],
         "instruments": [
-            _instrument(ev, k, name, cells, wins, instrument_images, comparisons, show_anchors)
+            _instrument(ev, k, name, cells, wins, instrument_images, comparisons, show_anchors, infos)
             for k, name in enumerate(ev.classes)
         ],
         "overview_images": overview_images,
@@ -229,5 +262,4 @@ def report_context(
             "macro_dropped": ev.dropped.get(params.MACRO, 0),
         },
         "threshold": params.DEFAULT_THRESHOLD,
-        "n_clips": n_clips,
     }

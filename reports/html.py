@@ -14,6 +14,8 @@ import jinja2
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 TEMPLATE = "report.html.j2"
+#: What the report shows for a value that could not be computed (never 0).
+MISSING = "–"
 
 
 def png_data_uri(png: bytes) -> str:
@@ -26,8 +28,20 @@ def _finite(value) -> bool:
 
 
 def fmt_number(value, digits: int = 3) -> str:
-    """``0.812`` for a finite number, an em dash otherwise."""
-    return f"{value:.{digits}f}" if _finite(value) else "—"
+    """``0.812`` for a finite number, :data:`MISSING` otherwise."""
+    return f"{value:.{digits}f}" if _finite(value) else MISSING
+
+
+def fmt_spread(value, std, digits: int = 3) -> str:
+    """``0.812 ± 0.021``; ``0.812`` without a spread (a hold-out); :data:`MISSING` without a value."""
+    if not _finite(value):
+        return MISSING
+    return f"{value:.{digits}f}" + (f" ± {std:.{digits}f}" if _finite(std) else "")
+
+
+def fmt_signed(value, digits: int = 3) -> str:
+    """``+0.031`` / ``-0.012``; :data:`MISSING` for a missing value."""
+    return f"{value:+.{digits}f}" if _finite(value) else MISSING
 
 
 def fmt_interval(low, high, digits: int = 3) -> str:
@@ -40,7 +54,7 @@ def fmt_interval(low, high, digits: int = 3) -> str:
 def fmt_seconds(value) -> str:
     """Seconds in a readable unit: ``850 µs``, ``12.3 ms``, ``4.56 s``, ``3.2 min``, ``1.5 h``."""
     if not _finite(value):
-        return "—"
+        return MISSING
     for limit, scale, unit in ((1e-3, 1e6, "µs"), (1.0, 1e3, "ms"), (120.0, 1.0, "s"), (7200.0, 1 / 60, "min")):
         if value < limit:
             return f"{value * scale:.3g} {unit}"
@@ -50,7 +64,7 @@ def fmt_seconds(value) -> str:
 def fmt_bytes(value) -> str:
     """Bytes in a readable unit: ``123 B``, ``4.5 kB``, ``12.3 MB``, ``1.2 GB``."""
     if not _finite(value):
-        return "—"
+        return MISSING
     for unit in ("B", "kB", "MB"):
         if value < 1000:
             return f"{value:.3g} {unit}"
@@ -72,8 +86,10 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(num=fmt_number, seconds=fmt_seconds, nbytes=fmt_bytes, sortkey=sort_key)
-    env.globals["interval"] = fmt_interval
+    env.filters.update(num=fmt_number, seconds=fmt_seconds, nbytes=fmt_bytes, sortkey=sort_key,
+                       signed=fmt_signed)
+    env.globals.update(interval=fmt_interval, spread=fmt_spread, missing=MISSING)
+    env.tests["finite"] = _finite
     return env
 
 

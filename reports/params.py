@@ -53,6 +53,7 @@ RUN_JSON = "run.json"
 PREDICTIONS_NPZ = "predictions.npz"
 LABEL_STATS_CSV = "label_stats.csv"
 HISTORY_CSV = "models/cnn/history.csv"
+DATA_PROBLEMS_CSV = "data_problems.csv"
 METRICS_CSV = "metrics.csv"
 METRICS_JSON = "metrics.json"
 COMPARISONS_CSV = "comparisons.csv"
@@ -63,5 +64,5 @@ PROBA_PREFIX = "proba_"
 #: Plot resolution (dots per inch) of the overview figures and of the per-instrument panels.
 PLOT_DPI = 96
 INSTRUMENT_PLOT_DPI = 80
-#: The report lists at most this many skipped clips by name (the count is always given).
+#: The report lists at most this many skipped, excluded or problem clips by name (the count is always given).
 MAX_SKIPPED_LISTED = 50

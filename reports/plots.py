@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from reports import params
 
 Curves = dict[str, np.ndarray]  # fpr, tpr, precision, recall of one (model, instrument)
+Labels = dict[str, str]  # model id -> display label, in drawing order
 
 
 def figure_png(fig: Figure, *, dpi: int = params.PLOT_DPI, tight: bool = True) -> bytes:
@@ -29,8 +30,10 @@ def figure_png(fig: Figure, *, dpi: int = params.PLOT_DPI, tight: bool = True) -
     return buf.getvalue()
 
 
-def _palette(models: tuple[str, ...]) -> dict[str, tuple]:
-    return dict(zip(models, sns.color_palette("colorblind", len(models)), strict=True))
+def _palette(labels: Labels) -> dict[str, tuple]:
+    """One colour per model, the same in every figure (husl beyond the 10 colourblind-safe ones)."""
+    palette = "colorblind" if len(labels) <= 10 else "husl"
+    return dict(zip(labels, sns.color_palette(palette, len(labels)), strict=True))
 
 
 def _figure(
@@ -49,18 +52,19 @@ def _grid(n_panels: int, *, n_cols: int = 5, size: float = 2.6) -> tuple[Figure,
     return fig, axes.flat
 
 
-def plot_metric_bars(table: pd.DataFrame, metric: str, models: tuple[str, ...]) -> Figure:
+def plot_metric_bars(table: pd.DataFrame, metric: str, labels: Labels) -> Figure:
     """Per-instrument bars of ``metric`` grouped by model, with the interval as whiskers.
 
     Parameters
     ----------
     table : pd.DataFrame -- metrics.csv rows (model, instrument, metric, value, ci_low, ci_high)
     metric : str
-    models : tuple of str -- bar order within a group
+    labels : dict model id -> label -- bar order within a group
     """
+    models = tuple(labels)
     rows = table[(table.metric == metric) & ~table.instrument.isin([params.MACRO, params.MICRO])]
     instruments = list(dict.fromkeys(rows.instrument))
-    colors = _palette(models)
+    colors = _palette(labels)
     width = 0.8 / max(1, len(models))
     fig, ax = _figure(figsize=(max(8.0, 0.55 * len(instruments) * max(1, len(models)) ** 0.5), 4.2))
     x = np.arange(len(instruments))
@@ -69,7 +73,7 @@ def plot_metric_bars(table: pd.DataFrame, metric: str, models: tuple[str, ...]) 
         value = r.value.to_numpy(dtype=float)
         # a point estimate can fall outside its percentile interval: whiskers then start at the bar
         err = np.vstack([value - r.ci_low.to_numpy(dtype=float), r.ci_high.to_numpy(dtype=float) - value])
-        ax.bar(x + (i - (len(models) - 1) / 2) * width, value, width, color=colors[m], label=m,
+        ax.bar(x + (i - (len(models) - 1) / 2) * width, value, width, color=colors[m], label=labels[m],
                yerr=np.clip(np.nan_to_num(err), 0, None), capsize=1.5, error_kw={"elinewidth": 0.8})
     ax.set_xticks(x, instruments, rotation=60, ha="right")
     ax.set_ylim(0, 1.05)
@@ -79,14 +83,15 @@ def plot_metric_bars(table: pd.DataFrame, metric: str, models: tuple[str, ...]) 
     return fig
 
 
-def _draw_curve(ax, curves: dict[str, Curves], scores: dict[str, float], kind: str, colors) -> None:
+def _draw_curve(ax, curves: dict[str, Curves], scores: dict[str, float], kind: str, colors,
+                labels: Labels) -> None:
     x_key, y_key = ("fpr", "tpr") if kind == "roc" else ("recall", "precision")
     label = "AUC" if kind == "roc" else "AP"
     for m, c in curves.items():
         if c[x_key].size:
             drawstyle = "steps-post" if kind == "pr" else "default"
             ax.plot(c[x_key], c[y_key], color=colors[m], lw=1.2, drawstyle=drawstyle,
-                    label=f"{m} {label} {scores[m]:.3f}")
+                    label=f"{labels[m]} {label} {scores[m]:.3f}")
     if kind == "roc":
         ax.plot([0, 1], [0, 1], color="0.7", lw=0.8, ls="--")
     ax.set_xlim(0, 1)
@@ -99,7 +104,7 @@ def _draw_curve(ax, curves: dict[str, Curves], scores: dict[str, float], kind: s
 
 def plot_curve_grid(
     curves: dict[str, dict[str, Curves]], scores: dict[str, dict[str, float]], kind: str,
-    models: tuple[str, ...],
+    labels: Labels,
 ) -> Figure:
     """One panel per instrument with every model's ROC (``kind="roc"``) or PR (``"pr"``) curve.
 
@@ -108,12 +113,12 @@ def plot_curve_grid(
     curves : dict instrument -> model -> curves (see :func:`reports.metrics.instrument_curves`)
     scores : dict instrument -> model -> AUC or AP (for the legend)
     kind : {"roc", "pr"}
-    models : tuple of str
+    labels : dict model id -> label
     """
-    colors = _palette(models)
+    colors = _palette(labels)
     fig, axes = _grid(len(curves))
     for ax, (name, per_model) in zip(axes, curves.items(), strict=False):
-        _draw_curve(ax, per_model, scores[name], kind, colors)
+        _draw_curve(ax, per_model, scores[name], kind, colors, labels)
         ax.set_title(name, fontsize=9)
         ax.tick_params(labelsize=7)
     fig.supxlabel("false positive rate" if kind == "roc" else "recall")
@@ -123,31 +128,34 @@ def plot_curve_grid(
 
 
 def plot_instrument_curves(
-    curves: dict[str, Curves], auc: dict[str, float], ap: dict[str, float], models: tuple[str, ...]
+    curves: dict[str, Curves], auc: dict[str, float], ap: dict[str, float], labels: Labels
 ) -> Figure:
     """ROC and PR panels of one instrument, every model overlaid."""
-    colors = _palette(models)
+    colors = _palette(labels)
     fig, (ax_roc, ax_pr) = _figure(1, 2, figsize=(7.5, 3.3))
-    _draw_curve(ax_roc, curves, auc, "roc", colors)
+    _draw_curve(ax_roc, curves, auc, "roc", colors, labels)
     ax_roc.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
-    _draw_curve(ax_pr, curves, ap, "pr", colors)
+    _draw_curve(ax_pr, curves, ap, "pr", colors, labels)
     ax_pr.set(xlabel="recall", ylabel="precision", title="precision-recall")
     fig.subplots_adjust(left=0.08, right=0.98, bottom=0.15, top=0.91, wspace=0.22)  # fixed: fast
     return fig
 
 
-def plot_heatmap(table: pd.DataFrame, metric: str, models: tuple[str, ...]) -> Figure:
-    """Instrument x model heatmap of ``metric`` (test-set values, annotated)."""
+def plot_heatmap(table: pd.DataFrame, metric: str, labels: Labels) -> Figure:
+    """Instrument x model heatmap of ``metric`` (test-set values, annotated; a missing value is blank)."""
     rows = table[(table.metric == metric) & ~table.instrument.isin([params.MICRO])]
     instruments = list(dict.fromkeys(rows.instrument))
     grid = rows.pivot(index="instrument", columns="model", values="value").reindex(
-        index=instruments, columns=list(models)
-    )
-    fig, ax = _figure(figsize=(1.4 + 1.1 * len(models), 0.32 * len(instruments) + 1.2))
+        index=instruments, columns=list(labels)
+    ).rename(columns=labels)
+    fig, ax = _figure(figsize=(2.4 + 0.9 * len(labels), 0.32 * len(instruments) + 2.0))
     sns.heatmap(grid.astype(float), annot=True, fmt=".2f", vmin=0, vmax=1, cmap="viridis",
                 cbar_kws={"label": params.METRIC_LABELS.get(metric, metric)}, ax=ax,
                 annot_kws={"fontsize": 7})
     ax.set(xlabel="model", ylabel="", title=params.METRIC_LABELS.get(metric, metric))
+    ax.tick_params(axis="x", labelrotation=35, labelsize=8)
+    for tick in ax.get_xticklabels():
+        tick.set_horizontalalignment("right")
     return fig
 
 

@@ -56,11 +56,37 @@ def metrics_table(evaluation: Evaluation) -> pd.DataFrame:
 
 
 def metrics_payload(
-    evaluation: Evaluation, table: pd.DataFrame, comparisons: pd.DataFrame, run: dict
+    evaluation: Evaluation,
+    table: pd.DataFrame,
+    comparisons: pd.DataFrame,
+    run: dict,
+    *,
+    excluded_test_clips: dict[str, str],
+    comparison_rule: str,
 ) -> dict:
-    """The content of ``metrics.json``: run metadata, bootstrap settings, metrics, comparisons."""
+    """The content of ``metrics.json``: run metadata, the common test set, bootstrap settings,
+    metrics (NaN written as ``null``: missing, never 0) and comparisons.
+
+    Parameters
+    ----------
+    evaluation : Evaluation
+    table, comparisons : pd.DataFrame -- rows of metrics.csv and comparisons.csv
+    run : dict -- run.json
+    excluded_test_clips : dict key -> why -- test clips left out for every model
+    comparison_rule : str -- how the compared pairs were chosen
+    """
+    ev = evaluation
     return {
         "run": run,
+        "excluded_test_clips": excluded_test_clips,
+        "common_test_set": {
+            "rule": "observed pairs (Y_mask) with a finite prediction from every model; a clip some "
+                    "model could not score at all is left out for every model",
+            "n_pairs": {c: int(v) for c, v in zip(ev.classes, ev.n_observed, strict=True)},
+            "n_left_out_pairs": {c: int(v) for c, v in zip(ev.classes, ev.n_left_out, strict=True)},
+        },
+        "macro_instruments": [c for c, used in zip(ev.classes, ev.in_macro, strict=True) if used],
+        "comparison_rule": comparison_rule,
         "bootstrap": {
             "n_boot": evaluation.n_boot,
             "seed": evaluation.seed,

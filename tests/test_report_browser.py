@@ -29,6 +29,9 @@ def test_demo_report_renders_cleanly(tmp_path):
     assert facts["n_sortable_tables"] >= 22
     assert not facts["pwned"]
     assert "Published OpenMIC-2018 numbers do not apply" in facts["text"]
+    for shown in ("macro ROC AUC at selection", "Classifiers × embeddings", "Common test set",
+                  "Data problems", "Pairs compared:"):
+        assert shown in facts["text"], shown
     assert (ARTIFACTS / "report.png").read_bytes()[:4] == b"\x89PNG"
 
 
