@@ -26,13 +26,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.cache import StageCache, write_json
-from pipeline.facts import MODEL_DESCRIPTIONS, model_info, run_record, write_label_stats
-from pipeline.settings import Settings, SettingsError, settings_from
+from pipeline.embeddings import RELEASE, load_embedding
+from pipeline.facts import (
+    MODEL_DESCRIPTIONS,
+    cv_selection,
+    holdout_selection,
+    model_id,
+    model_info,
+    run_record,
+    write_label_stats,
+)
+from pipeline.settings import CLASSICAL_MODELS, Settings, SettingsError, settings_from
 from pipeline.stages import (
+    check_data,
     check_data_folder,
     found_dataset,
     load_data,
     logmel_cache,
+    predict_embedding_model,
     resolve_dataset,
     train_cnn_model,
     train_embedding_model,
@@ -85,6 +96,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--models",
         metavar="LIST",
         help=f"comma-separated models to train (default: {','.join(defaults.models)})",
+    )
+    p.add_argument(
+        "--embeddings",
+        metavar="LIST",
+        help="comma-separated embeddings for lr, xgb and rf: release (the dataset's own X: VGGish "
+        "on OpenMIC, a stand-in on the demo set), musicnn (pretrained musicnn network, computed "
+        f"from the audio) (default: {','.join(defaults.embeddings)})",
+    )
+    p.add_argument(
+        "--cv-folds", type=int, metavar="K",
+        help=f"artist-grouped cross-validation folds for lr, xgb, rf (default: {defaults.cv_folds})",
     )
     p.add_argument(
         "--instruments",
@@ -188,46 +210,61 @@ def run(s: Settings) -> int:
         raise SettingsError(str(err)) from None
     timings["data_s"] = time.perf_counter() - t0
     ds = data.ds
-    log.info("Split: %d train (%d fit + %d validation, grouped by artist), %d test clips; %d instruments",
-             len(ds.train_idx), len(data.fit_idx), len(data.val_idx), len(data.test_idx), len(data.cols))
+    log.info("Split: %d train clips (classical models: %d-fold CV grouped by artist; networks: %d fit + "
+             "%d hold-out), %d test clips; %d instruments", len(ds.train_idx), s.cv_folds,
+             len(data.fit_idx), len(data.val_idx), len(data.test_idx), len(data.cols))
+
+    classical = [m for m in s.models if m in CLASSICAL_MODELS]
+    needs_audio = "cnn" in s.models or (bool(classical) and set(s.embeddings) - {RELEASE})
+    problems = check_data(data, s, run_dir, needs_audio=bool(needs_audio))
+    timings["data_problems_s"] = time.perf_counter() - t0 - timings["data_s"]
 
     models: dict[str, dict[str, Any]] = {}
     probas: dict[str, np.ndarray] = {}
+    embeddings: dict[str, dict[str, Any]] = {}
     (run_dir / "models").mkdir(exist_ok=True)
     skipped: dict[str, str] = {}
     test_idx = data.test_idx
-    for name in [m for m in s.models if m != "cnn"]:
-        log.info("Training %s: %s", name, MODEL_DESCRIPTIONS[name])
-        model, seconds, reused = train_embedding_model(name, data, s, cache, run_dir)
-        log.info("  %s %s (%.1f s of training)", name, "reused from cache" if reused else "trained", seconds)
+    for emb_name in s.embeddings if classical else ():
         t = time.perf_counter()
-        probas[name] = model.predict_proba(ds.X[test_idx]).astype(np.float32)
-        infer = (time.perf_counter() - t) / max(len(test_idx), 1)
-        model.save(run_dir / "models" / f"{name}.joblib")
-        models[name] = model_info(name, model, seconds, infer, reused, run_dir / "models" / f"{name}.joblib")
+        emb = load_embedding(emb_name, data, s, run_dir)
+        timings[f"embedding_{emb_name}_s"] = time.perf_counter() - t
+        embeddings[emb_name] = emb.info
+        skipped.update(emb.problems)
+        for name in classical:
+            mid = model_id(name, emb_name)
+            log.info("Training %s: %s, on %s", mid, MODEL_DESCRIPTIONS[name], emb.info["description"])
+            model, seconds, reused = train_embedding_model(name, emb, data, s, cache, run_dir)
+            log.info("  %s %s (%.1f s of training)", mid, "reused from cache" if reused else "trained",
+                     seconds)
+            probas[mid], infer = predict_embedding_model(model, emb, test_idx)
+            path = run_dir / "models" / f"{mid}.joblib"
+            model.save(path)
+            models[mid] = model_info(name, model, seconds, infer, reused, path, embedding=emb_name,
+                                     selection=cv_selection(model, s.cv_folds))
 
     if "cnn" in s.models:
         t = time.perf_counter()
         feats = logmel_cache(data, s, run_dir)
         timings["logmel_s"] = time.perf_counter() - t
-        skipped = dict(feats.problems)
-        if skipped:
-            log.warning("Skipping %d clip(s) with missing or corrupt audio: %s", len(skipped),
-                        ", ".join(sorted(skipped)[:20]) + (" ..." if len(skipped) > 20 else ""))
+        skipped.update(feats.problems)
         log.info("Training cnn: %s", MODEL_DESCRIPTIONS["cnn"])
         model, seconds, reused = train_cnn_model(data, feats, s, cache, run_dir)
         log.info("  cnn %s (%.1f s of training)", "reused from cache" if reused else "trained", seconds)
         t = time.perf_counter()
         proba = model.predict_proba(feats, test_idx).astype(np.float32)
         infer = (time.perf_counter() - t) / max(len(test_idx), 1)
-        # A clip without audio has no CNN prediction: NaN, which the metrics leave out per model.
+        # A clip without audio has no CNN prediction: NaN; the report leaves it out for every model.
         proba[~feats.ok[test_idx]] = np.nan
         probas["cnn"] = proba
+        val_idx = data.val_idx[feats.ok[data.val_idx]]
+        selection = holdout_selection(model.predict_proba(feats, val_idx), *data.labels(val_idx),
+                                      data.holdout)
         cnn_dir = run_dir / "models" / "cnn"
         if cnn_dir.exists():
             shutil.rmtree(cnn_dir)
         model.save(cnn_dir)
-        models["cnn"] = model_info("cnn", model, seconds, infer, reused, cnn_dir)
+        models["cnn"] = model_info("cnn", model, seconds, infer, reused, cnn_dir, selection=selection)
 
     from reports import build_report, write_predictions
 
@@ -235,7 +272,8 @@ def run(s: Settings) -> int:
     write_predictions(run_dir / "predictions.npz", ds.sample_key[test_idx], data.classes, yt, ym, probas)
     write_label_stats(data, run_dir)
     timings["total_before_report_s"] = time.perf_counter() - t0
-    run_info = run_record(s, data, root, skipped, models, timings)
+    run_info = run_record(s, data, root, skipped, models, timings, embeddings=embeddings,
+                          n_data_problems=int(problems["key"].nunique()))
     write_json(run_dir / "run.json", run_info)
     report = build_report(run_dir, seed=s.seed)
     timings["total_s"] = time.perf_counter() - t0
@@ -251,7 +289,8 @@ def run(s: Settings) -> int:
 
 
 def print_summary(metrics: pd.DataFrame, models: dict[str, dict[str, Any]]) -> None:
-    """Print each model's macro F1, ROC AUC and mAP with their intervals, and its training time.
+    """Print each model's macro F1, ROC AUC and mAP with their intervals, its selection-time ROC
+    AUC (cross-validation or hold-out) and its training time.
 
     `metrics` is the table of ``metrics.csv`` (`reports.build_report(...).metrics`).
     """
@@ -263,9 +302,15 @@ def print_summary(metrics: pd.DataFrame, models: dict[str, dict[str, Any]]) -> N
         row = {"model": name}
         for metric, label in (("f1_posneg", "macro F1 (pos/neg)"), ("roc_auc", "ROC AUC"), ("ap", "mAP")):
             hit = macro[(macro["model"] == name) & (macro["metric"] == metric)]
-            if len(hit):
+            if len(hit) and pd.notna(hit.iloc[0]["value"]):
                 r = hit.iloc[0]
                 row[label] = f"{r['value']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
+            else:
+                row[label] = "–"
+        selected = info.get("selection", {}).get("roc_auc") or {}
+        if selected.get("mean") is not None:
+            spread = f" ± {selected['std']:.3f}" if selected.get("std") is not None else ""
+            row["selection ROC AUC"] = f"{selected['mean']:.3f}{spread}"
         row["train s"] = f"{info['train_time_s']:.1f}" + (" (cached)" if info["reused_from_cache"] else "")
         rows.append(row)
     print()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,11 +20,15 @@ if TYPE_CHECKING:
     from pipeline.stages import Data
 
 MODEL_DESCRIPTIONS = {
-    "lr": "logistic regression per instrument on pooled embeddings (C tuned on validation)",
-    "xgb": "XGBoost per instrument on pooled embeddings (depth, rate, trees tuned on validation)",
-    "rf": "official baseline: random forest (depth 8, 100 trees) on clip-mean embeddings",
+    "lr": "logistic regression per instrument on pooled embeddings (C and pooling by "
+          "artist-grouped cross-validation)",
+    "xgb": "XGBoost per instrument on pooled embeddings (depth, rate, trees and pooling by "
+           "artist-grouped cross-validation)",
+    "rf": "official baseline: random forest (depth 8, 100 trees) on clip-mean embeddings, "
+          "trained on all of split01_train",
     "cnn": "spectrogram CNN on 128-band log-mel, masked BCE, trained from scratch",
 }
+CLASSIFIER_LABELS = {"lr": "LR", "xgb": "XGBoost", "rf": "RF", "cnn": "CNN"}
 OPENMIC_SIZES = (20000, 5085)  # clips in the release, clips in split01_test
 
 
@@ -65,8 +70,10 @@ def dataset_info(data: Data, root: Path, skipped: dict[str, str]) -> dict[str, A
         "root": str(root),
         "description": description,
         "embedding": data.embedding,
-        "n_train": len(data.fit_idx),
+        "n_train": len(data.train_idx),
+        "n_fit": len(data.fit_idx),
         "n_val": len(data.val_idx),
+        "holdout": data.holdout,
         "n_test": len(data.test_idx),
         "instruments": list(data.classes),
         "skipped_clips": skipped,
@@ -81,13 +88,21 @@ def model_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def model_info(name: str, model, seconds: float, infer: float, reused: bool, path: Path) -> dict[str, Any]:
+def model_id(classifier: str, embedding: str | None) -> str:
+    """The id of a model in the run folder: ``"lr@musicnn"``, or ``"cnn"`` without an embedding."""
+    return classifier if embedding is None else f"{classifier}@{embedding}"
+
+
+def model_info(
+    name: str, model, seconds: float, infer: float, reused: bool, path: Path, *,
+    embedding: str | None = None, selection: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """``run.json``'s entry for one model.
 
     Parameters
     ----------
     name : str
-        One of ``MODEL_DESCRIPTIONS``.
+        The classifier, one of ``MODEL_DESCRIPTIONS``.
     model : fitted model with ``thresholds_`` [shape=(n_classes,)]
     seconds : float
         Training time (of the run that trained it, when reused from the cache).
@@ -97,10 +112,19 @@ def model_info(name: str, model, seconds: float, infer: float, reused: bool, pat
         Whether the model came from the cache.
     path : Path
         Where it was saved in the run folder.
+    embedding : str, optional
+        The embedding it was trained on (None for the networks, which read audio features).
+    selection : dict, optional
+        Its selection-time score (`cv_selection`, `holdout_selection`).
     """
     import numpy as np
 
+    label = CLASSIFIER_LABELS.get(name, name)
     return {
+        "classifier": name,
+        "embedding": embedding,
+        "label": label if embedding is None else f"{label} · {embedding}",
+        "selection": selection or {},
         "description": MODEL_DESCRIPTIONS[name],
         "train_time_s": float(seconds),
         "infer_time_per_clip_s": float(infer),
@@ -110,16 +134,76 @@ def model_info(name: str, model, seconds: float, infer: float, reused: bool, pat
     }
 
 
+def cv_selection(model, n_folds: int) -> dict[str, Any]:
+    """Selection-time score of a cross-validated classical model, for ``run.json``.
+
+    Per fold, the macro mean over instruments of the chosen configuration's held-out ROC AUC and
+    AP (``model.cv_scores_``); then their mean and spread over folds, and the instruments that
+    CV could not select for (their notes).
+    """
+    out: dict[str, Any] = {"method": f"{n_folds}-fold cross-validation grouped by artist"}
+    for metric in ("roc_auc", "ap"):
+        out[metric] = _spread(_macro_per_fold(model.cv_scores_[metric]))
+    out["warnings"] = [
+        f"{name}: {'; '.join(notes)}"
+        for name, fell_back, notes in zip(model.classes_, model.fallback_, model.notes_, strict=True)
+        if fell_back and notes
+    ]
+    return out
+
+
+def holdout_selection(proba, Y_true, Y_mask, holdout: dict[str, Any]) -> dict[str, Any]:
+    """Selection-time score of a network: macro ROC AUC and AP on its hold-out, for ``run.json``."""
+    from core.metrics import masked_scores, mean_over_classes
+
+    scores = masked_scores(proba, Y_true, Y_mask)
+    out: dict[str, Any] = {
+        "method": f"hold-out of {holdout['n_clips']} clips grouped by artist "
+                  f"({holdout['fraction']:.0%} of split01_train)",
+    }
+    for metric in ("roc_auc", "ap"):
+        value = mean_over_classes(scores[metric])
+        value = value if math.isfinite(value) else None
+        out[metric] = {"mean": value, "std": None, "folds": [value]}
+    out["warnings"] = list(holdout.get("warnings", []))
+    return out
+
+
+def _macro_per_fold(scores) -> list[float]:
+    """Macro mean over classes of each fold's column of a (n_classes, n_folds) score array."""
+    import numpy as np
+
+    from core.metrics import mean_over_classes
+
+    return [mean_over_classes(col) for col in np.asarray(scores, dtype=float).T]
+
+
+def _spread(values: list[float]) -> dict[str, Any]:
+    import numpy as np
+
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    return {
+        "mean": float(v.mean()) if v.size else None,
+        "std": float(v.std(ddof=1)) if v.size > 1 else None,
+        "folds": [None if not np.isfinite(x) else float(x) for x in values],
+    }
+
+
 def run_record(
     s: Settings, data: Data, root: Path, skipped: dict[str, str],
-    models: dict[str, dict[str, Any]], timings: dict[str, float],
+    models: dict[str, dict[str, Any]], timings: dict[str, float], *,
+    embeddings: dict[str, dict[str, Any]] | None = None, n_data_problems: int = 0,
 ) -> dict[str, Any]:
     """The contents of ``run.json`` (docs/architecture.md, "The run folder")."""
+    dataset = dataset_info(data, root, skipped)
+    dataset["data_problems"] = n_data_problems
     return {
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "seed": s.seed,
         "settings": dataclasses.asdict(s),
-        "dataset": dataset_info(data, root, skipped),
+        "dataset": dataset,
+        "embeddings": embeddings or {},
         "models": models,
         "timings": timings,
         "versions": library_versions(),

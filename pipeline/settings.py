@@ -13,7 +13,10 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from pipeline.embeddings import DEFAULT_EMBEDDINGS, EMBEDDING_NAMES
+
 MODEL_NAMES = ("lr", "xgb", "rf", "cnn")
+CLASSICAL_MODELS = ("lr", "xgb", "rf")
 DEFAULT_CACHE = Path(os.environ.get("OPENMIC_COMPARE_CACHE", "~/.cache/openmic-compare")).expanduser()
 
 
@@ -30,6 +33,8 @@ class Settings:
     demo: bool = False
     demo_size: int | None = None
     models: tuple[str, ...] = MODEL_NAMES
+    embeddings: tuple[str, ...] = DEFAULT_EMBEDDINGS
+    cv_folds: int = 5
     instruments: tuple[str, ...] | None = None
     quick: bool = False
     epochs: int | None = None
@@ -92,7 +97,7 @@ def settings_from(flags: dict[str, Any], config_file: str | None = None) -> Sett
         raise SettingsError(
             f"unknown setting(s) {unknown} in {config_file}; valid ones: {', '.join(sorted(names))}"
         )
-    for key in ("models", "instruments"):
+    for key in ("models", "instruments", "embeddings"):
         if values.get(key) is not None:
             values[key] = _split_list(values[key], key)
     settings = Settings(**values)
@@ -124,6 +129,13 @@ def _validate(s: Settings) -> None:
     bad = [m for m in s.models if m not in MODEL_NAMES]
     if bad:
         raise SettingsError(f"unknown model(s) {bad}; valid models: {', '.join(MODEL_NAMES)}")
+    bad = [e for e in s.embeddings if e not in EMBEDDING_NAMES]
+    if bad:
+        raise SettingsError(
+            f"unknown embedding(s) {bad}; valid embeddings: {', '.join(EMBEDDING_NAMES)}"
+        )
+    if s.cv_folds < 2:
+        raise SettingsError(f"--cv-folds must be at least 2, given {s.cv_folds}")
     if s.instruments is not None:
         bad = [i for i in s.instruments if i not in CLASSES]
         if bad:

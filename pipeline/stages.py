@@ -15,7 +15,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from pipeline.cache import DONE, StageCache, code_fingerprint, fingerprint
+from pipeline.embeddings import Embedding, feature_dir
 from pipeline.facts import embedding_name
 from pipeline.settings import Settings, SettingsError
 
@@ -90,10 +93,19 @@ def class_selection(s: Settings, classes: tuple[str, ...]) -> list[int]:
     return [classes.index(name) for name in wanted]
 
 
+# The networks' hold-out (early stopping, thresholds) grows from the first share to the last until
+# every selected instrument has this many observed labels in it; below that the run warns.
+HOLDOUT_FRACTIONS = (0.15, 0.2, 0.25, 0.3)
+MIN_HOLDOUT_OBSERVED = 20
+
+
 @dataclasses.dataclass
 class Data:
-    """What every model sees: the dataset, the class subset and the three index sets.
+    """What every model sees: the dataset, the class subset and the index sets.
 
+    The classical models use all of ``ds.train_idx`` (cross-validated selection); the networks
+    train on ``fit_idx`` and stop early on the hold-out ``val_idx`` (both carved from train_idx,
+    grouped by artist). ``holdout`` records the hold-out's share and its warnings.
     ``key`` is the fingerprint of the dataset's content and the split: part of every model's key.
     """
 
@@ -103,6 +115,11 @@ class Data:
     val_idx: Any
     test_idx: Any
     key: str
+    holdout: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def train_idx(self):
+        return self.ds.train_idx
 
     @property
     def embedding(self) -> str:
@@ -118,59 +135,130 @@ class Data:
 
 
 def load_data(root: Path, s: Settings) -> Data:
-    """Load the dataset at `root`, carve the validation split and key the content."""
-    import numpy as np
+    """Load the dataset at `root`, check that it can be trained and tested on, carve the hold-out.
 
+    Raises
+    ------
+    SettingsError
+        For an empty split, or a split without any observed label of the selected instruments.
+    """
     from features import openmic
 
     ds = openmic.load(root)
     cols = class_selection(s, ds.classes)
-    fit_idx, val_idx = ds.validation_split(seed=s.seed)
+    check_splits(ds, cols, root)
+    fit_idx, val_idx, holdout = holdout_split(ds, cols, s.seed)
     content = hashlib.sha256()  # every array a model sees: a changed file never reuses a stale model
     for array in (ds.sample_key.astype(str), ds.X, ds.Y_true, ds.Y_mask, ds.test_idx):
         content.update(np.ascontiguousarray(array).tobytes())
     key = fingerprint(str(root.resolve()), content.hexdigest(), fit_idx.tolist(), val_idx.tolist())
-    return Data(ds=ds, cols=cols, fit_idx=fit_idx, val_idx=val_idx, test_idx=ds.test_idx, key=key)
+    return Data(ds=ds, cols=cols, fit_idx=fit_idx, val_idx=val_idx, test_idx=ds.test_idx, key=key,
+                holdout=holdout)
 
 
-def train_embedding_model(name: str, data: Data, s: Settings, cache: StageCache, run_dir: Path):
-    """Train (or reuse) one of lr / xgb / rf; returns (model, seconds, reused)."""
+def check_splits(ds, cols: list[int], root: Path) -> None:
+    """A SettingsError naming the split and the fix when there is nothing to train or test on."""
+    names = [ds.classes[c] for c in cols]
+    for split, rows in (("split01_train", ds.train_idx), ("split01_test", ds.test_idx)):
+        if len(rows) == 0:
+            raise SettingsError(
+                f"{root / 'partitions' / (split + '.csv')} lists no clip of the dataset: "
+                "nothing to train or test on. Restore the partition file from the release."
+            )
+        if not ds.Y_mask[np.ix_(rows, cols)].any():
+            raise SettingsError(
+                f"{split} has no observed label for the selected instruments ({', '.join(names)}): "
+                "nothing to learn or score. Choose other --instruments or check Y_mask in "
+                f"{root / 'openmic-2018.npz'}."
+            )
+
+
+def holdout_split(ds, cols: list[int], seed: int) -> tuple[Any, Any, dict[str, Any]]:
+    """The networks' artist-grouped hold-out, large enough for every selected instrument.
+
+    Tries the shares in `HOLDOUT_FRACTIONS` in order and keeps the first whose hold-out holds at
+    least `MIN_HOLDOUT_OBSERVED` observed labels of every selected instrument; otherwise the last,
+    with a warning that names the instruments short of it.
+
+    Returns
+    -------
+    fit_idx, val_idx : np.ndarray
+    holdout : dict
+        ``fraction``, ``min_observed`` (the least observed labels of an instrument in it),
+        ``warnings`` (list of str).
+    """
+    for fraction in HOLDOUT_FRACTIONS:
+        fit_idx, val_idx = ds.validation_split(fraction=fraction, seed=seed)
+        observed = ds.Y_mask[np.ix_(val_idx, cols)].sum(axis=0)
+        if observed.min() >= MIN_HOLDOUT_OBSERVED:
+            break
+    short = [ds.classes[c] for c, n in zip(cols, observed, strict=True) if n < MIN_HOLDOUT_OBSERVED]
+    warnings = []
+    if short:
+        warnings.append(
+            f"the networks' hold-out ({len(val_idx)} clips, {fraction:.0%} of train) has fewer than "
+            f"{MIN_HOLDOUT_OBSERVED} observed labels for: {', '.join(short)}; their early stopping "
+            "and thresholds rest on little evidence"
+        )
+        log.warning("Warning: %s", warnings[0])
+    return fit_idx, val_idx, {"fraction": fraction, "n_clips": len(val_idx),
+                              "min_observed": int(observed.min()), "warnings": warnings}
+
+
+def train_embedding_model(
+    name: str, emb: Embedding, data: Data, s: Settings, cache: StageCache, run_dir: Path
+):
+    """Train (or reuse) one of lr / xgb / rf on embedding `emb`; returns (model, seconds, reused).
+
+    The model is selected by cross-validation on all of ``split01_train`` (folds grouped by
+    artist) and refitted on it; clips without the embedding (unreadable audio) are left out.
+    """
     from baselines import PerInstrumentModel
 
     ds = data.ds
-    key = fingerprint(data.key, name, data.cols, s.seed, code_fingerprint("baselines"))
-    done = cache.finished("models", f"{name}-{key}")
+    key = fingerprint(data.key, name, emb.name, emb.params, data.cols, s.seed, s.cv_folds,
+                      code_fingerprint("baselines"))
+    stage = f"{name}-{emb.name}-{key}"
+    done = cache.finished("models", stage)
     if done is not None:
         model = PerInstrumentModel.load(done / "model.joblib")
         return model, json.loads((done / DONE).read_text())["train_time_s"], True
-    yf, mf = data.labels(data.fit_idx)
-    yv, mv = data.labels(data.val_idx)
+    rows = ds.train_idx[emb.ok[ds.train_idx]]
+    y_true, y_mask = data.labels(rows)
     start = time.perf_counter()
-    model = PerInstrumentModel(name, seed=s.seed, n_jobs=s.jobs).fit(
-        ds.X[data.fit_idx], yf, mf, X_val=ds.X[data.val_idx], Y_true_val=yv, Y_mask_val=mv,
-        classes=list(data.classes), embedding=data.embedding,
+    model = PerInstrumentModel(name, n_folds=s.cv_folds, seed=s.seed, n_jobs=s.jobs).fit(
+        emb.X[rows], y_true, y_mask, groups=ds.artist_id[rows],
+        classes=list(data.classes), embedding=emb.info["description"],
     )
     seconds = time.perf_counter() - start
     tmp = cache.scratch("models", run_dir)
     model.save(tmp / "model.joblib")
-    cache.publish("models", f"{name}-{key}", tmp, {"train_time_s": seconds})
+    cache.publish("models", stage, tmp, {"train_time_s": seconds})
     return model, seconds, False
+
+
+def predict_embedding_model(model, emb: Embedding, rows) -> tuple[Any, float]:
+    """(n_rows, n_classes) float32 probabilities, NaN for clips without the embedding, and the
+    seconds of prediction per clip."""
+    proba = np.full((len(rows), len(model.classes_)), np.nan, dtype=np.float32)
+    ok = emb.ok[rows]
+    start = time.perf_counter()
+    if ok.any():
+        proba[ok] = model.predict_proba(emb.X[rows[ok]])
+    return proba, (time.perf_counter() - start) / max(len(rows), 1)
 
 
 def logmel_cache(data: Data, s: Settings, run_dir: Path):
     """The CNN's log-mel features of every clip (`features.extract.FeatureCache`), cached."""
     from features.extract import extract_dataset
 
-    base = Path(s.cache_dir) / "features" if not s.no_cache else run_dir / ".work" / "features"
     return extract_dataset(
-        data.ds.audio_path, data.ds.sample_key, "logmel", base, n_jobs=s.jobs
+        data.ds.audio_path, data.ds.sample_key, "logmel", feature_dir(s, run_dir), n_jobs=s.jobs
     )
 
 
 def train_cnn_model(data: Data, feats, s: Settings, cache: StageCache, run_dir: Path):
     """Train (or reuse, or resume) the CNN; returns (model, seconds, reused)."""
-    import numpy as np
-
     from cnn import CNNConfig, CNNModel, train_cnn
 
     config = CNNConfig.quick() if s.quick else CNNConfig()
@@ -195,3 +283,36 @@ def train_cnn_model(data: Data, feats, s: Settings, cache: StageCache, run_dir: 
     seconds = time.perf_counter() - start  # train_cnn has saved the finished model in `work`
     final = cache.publish("models", f"cnn-{key}", work, {"train_time_s": seconds})
     return CNNModel.load(final) if final != work else model, seconds, False
+
+
+def check_data(data: Data, s: Settings, run_dir: Path, *, needs_audio: bool):
+    """Find the dataset's problems before any training; write ``data_problems.csv``.
+
+    Audio missing, unreadable, empty or not 10 s long, and the release's known corrupt clips
+    (`features.problems.find_data_problems`) are logged (the first 10 and the count) and written
+    to the run folder (columns key, split, problem).
+
+    Raises
+    ------
+    SettingsError
+        When a model that needs audio is selected and the dataset has no audio file at all.
+    """
+    from core.atomic import atomic_write
+    from features.problems import audio_available, find_data_problems
+
+    ds = data.ds
+    if needs_audio and audio_available(ds) == 0:
+        raise SettingsError(
+            f"{ds.root / 'audio'} holds no audio file of the dataset, and the CNN and the musicnn "
+            "embedding need audio. Train the classical models on the dataset's own embedding "
+            "only with --models lr,xgb,rf --embeddings release, or fetch the full release (with "
+            "its audio) with --download."
+        )
+    problems = find_data_problems(ds, n_jobs=s.jobs)
+    atomic_write(run_dir / "data_problems.csv", lambda tmp: problems.to_csv(tmp, index=False))
+    if len(problems):
+        first = ", ".join(f"{k} ({p})" for k, p in zip(problems["key"][:10], problems["problem"][:10],
+                                                      strict=True))
+        log.warning("Data problems in %d clip(s), listed in data_problems.csv; first: %s%s",
+                    problems["key"].nunique(), first, " ..." if len(problems) > 10 else "")
+    return problems

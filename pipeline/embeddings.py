@@ -1,0 +1,116 @@
+"""The embeddings the classical models are trained on, one dimension of the comparison.
+
+``release`` is the dataset's own ``X`` (VGGish on OpenMIC-2018, the stand-in on the demo set);
+``musicnn`` is the pretrained musicnn network's per-patch embedding, computed from the audio
+through the resumable feature cache (`features.extract`, extractor ``"musicnn"``). Each comes back
+as frames per clip, ``(n_clips, n_frames, dim)``, pooled by the classical models like VGGish frames,
+with a mask of the clips it could be computed for.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from pipeline.facts import embedding_name
+
+if TYPE_CHECKING:
+    from pipeline.settings import Settings
+    from pipeline.stages import Data
+
+log = logging.getLogger("compare")
+
+EMBEDDING_NAMES = ("release", "musicnn")
+DEFAULT_EMBEDDINGS = ("release", "musicnn")
+RELEASE = "release"
+
+
+@dataclasses.dataclass
+class Embedding:
+    """One embedding of every clip of the dataset.
+
+    Attributes
+    ----------
+    name : str
+        One of `EMBEDDING_NAMES`.
+    X : np.ndarray [shape=(n_clips, n_frames, dim)]
+        Rows in the dataset's order; zeros where not `ok`.
+    ok : np.ndarray [shape=(n_clips,)] bool
+        Clips whose embedding exists (audio readable for a computed embedding).
+    problems : dict of str to str
+        Key -> why, for the clips that are not `ok`.
+    params : dict
+        What identifies the embedding in cache keys (extractor parameters).
+    info : dict
+        ``run.json``'s "embeddings" entry: description, provenance, dim, frames_per_clip.
+    """
+
+    name: str
+    X: np.ndarray
+    ok: np.ndarray
+    problems: dict[str, str]
+    params: dict[str, Any]
+    info: dict[str, Any]
+
+
+def feature_dir(s: Settings, run_dir: Path) -> Path:
+    """Where extracted features live: the cache, or the run's work folder with ``--no-cache``."""
+    return Path(s.cache_dir) / "features" if not s.no_cache else run_dir / ".work" / "features"
+
+
+def load_embedding(name: str, data: Data, s: Settings, run_dir: Path) -> Embedding:
+    """The embedding `name` of every clip of `data` (computed and cached where needed)."""
+    ds = data.ds
+    if name == RELEASE:
+        return Embedding(
+            name=RELEASE,
+            X=ds.X,
+            ok=np.ones(len(ds.sample_key), dtype=bool),
+            problems={},
+            params={"source": "X of openmic-2018.npz"},
+            info={
+                "description": embedding_name(ds),
+                "provenance": "the dataset's own X (openmic-2018.npz)",
+                "dim": int(ds.X.shape[2]),
+                "frames_per_clip": int(ds.X.shape[1]),
+            },
+        )
+    if name == "musicnn":
+        return _musicnn(data, s, run_dir)
+    raise ValueError(f"unknown embedding {name!r}; valid: {', '.join(EMBEDDING_NAMES)}")
+
+
+def _musicnn(data: Data, s: Settings, run_dir: Path) -> Embedding:
+    from features.extract import extract_dataset
+    from features.musicnn import params as mp
+    from features.musicnn.extractor import EXTRACTOR_DEFAULTS
+
+    ds = data.ds
+    feats = extract_dataset(
+        ds.audio_path, ds.sample_key, "musicnn", feature_dir(s, run_dir), n_jobs=s.jobs
+    )
+    params = dict(feats.params)
+    model, layer = params.get("model", EXTRACTOR_DEFAULTS["model"]), params.get("layer")
+    return Embedding(
+        name="musicnn",
+        X=np.asarray(feats.data),
+        ok=np.asarray(feats.ok),
+        problems=dict(feats.problems),
+        params=params,
+        info={
+            "description": (
+                f"musicnn {model} (Pons & Serra 2019), {layer} layer per 3 s patch "
+                f"({feats.data.shape[1]} patches per clip)"
+            ),
+            "provenance": (
+                f"weights from the musicnn {mp.WHEEL_VERSION} wheel on PyPI (ISC licence, "
+                f"SHA-256 {mp.WHEEL_SHA256[:12]}...), Keras port checked against the original graph"
+            ),
+            "dim": int(feats.data.shape[2]),
+            "frames_per_clip": int(feats.data.shape[1]),
+        },
+    )
