@@ -163,7 +163,7 @@ def _source(dataset: dict) -> dict:
                  f"({dataset.get('description', '')}); published OpenMIC-2018 numbers do not apply")
     else:
         words = f"an unrecorded data source ({source!s}); published OpenMIC-2018 numbers may not apply"
-    return {"kind": source, "words": words, "embedding": dataset.get("embedding", "not recorded")}
+    return {"kind": source, "words": words}
 
 
 def _anchor_table(ev: Evaluation, cells) -> dict:
