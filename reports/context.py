@@ -241,6 +241,7 @@ def report_context(
         "cost_columns": COST_COLUMNS,
         "summary": summary,
         "selection": sections.selection_notes(infos),
+        "max_warnings_open": params.MAX_WARNINGS_OPEN,
         "grid": sections.embedding_grid(infos, cells, listed_embeddings),
         "embeddings": sections.embedding_facts(run, infos),
         "common": sections.common_set(ev, sample_key),

@@ -66,3 +66,5 @@ PLOT_DPI = 96
 INSTRUMENT_PLOT_DPI = 80
 #: The report lists at most this many skipped, excluded or problem clips by name (the count is always given).
 MAX_SKIPPED_LISTED = 50
+#: A model's selection warnings are shown folded (click to open) when it has more than this many.
+MAX_WARNINGS_OPEN = 3

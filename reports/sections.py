@@ -63,14 +63,16 @@ def selection_notes(infos: dict[str, ModelInfo]) -> dict:
 
     Returns
     -------
-    dict with ``methods`` (list of (label, method)) and ``warnings`` (list of (label, warning))
+    dict with ``methods`` (list of (label, method)) and ``warnings`` (list of (label, list of
+    warnings), models without a warning left out)
     """
     methods, warnings = [], []
     for info in infos.values():
         selection = info.facts.get("selection") or {}
         if selection.get("method"):
             methods.append((info.label, str(selection["method"])))
-        warnings += [(info.label, str(w)) for w in selection.get("warnings") or ()]
+        if selection.get("warnings"):
+            warnings.append((info.label, [str(w) for w in selection["warnings"]]))
     return {"methods": methods, "warnings": warnings}
 
 

@@ -200,7 +200,8 @@ def test_selection_score_is_shown_beside_the_test_score(demo_run):
     assert "±" not in rows["CNN"][header.index("macro ROC AUC at selection")]
     assert "optimism of model selection" in _text(re.search(r'id="selection-note">(.*?)</p>', html, re.S).group(1))
     warnings = re.search(r'id="selection-warnings">(.*?)</div>', html, re.S).group(1)
-    assert "<b>CNN</b>: hold-out has fewer than 20 observed labels for: banjo, organ" in warnings
+    assert _text(warnings) == ("Warnings from model selection: CNN : 1 warning "
+                               "hold-out has fewer than 20 observed labels for: banjo, organ")
     assert "<b>LR · musicnn</b> selected by 5-fold cross-validation grouped by artist" in html
 
 
