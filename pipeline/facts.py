@@ -141,7 +141,10 @@ def cv_selection(model, n_folds: int) -> dict[str, Any]:
     AP (``model.cv_scores_``); then their mean and spread over folds, and the instruments that
     CV could not select for (their notes).
     """
-    out: dict[str, Any] = {"method": f"{n_folds}-fold cross-validation grouped by artist"}
+    method = f"{n_folds}-fold cross-validation grouped by artist"
+    if model.kind == "rf":  # the official recipe is untuned: CV scores it and sets its thresholds
+        method += " (scores and thresholds only: the official recipe is not tuned)"
+    out: dict[str, Any] = {"method": method}
     for metric in ("roc_auc", "ap"):
         out[metric] = _spread(_macro_per_fold(model.cv_scores_[metric]))
     out["warnings"] = [
