@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.cache import StageCache, write_json
+from pipeline.cluster import check_dataset, dask_cluster
 from pipeline.embeddings import RELEASE, load_embedding
 from pipeline.facts import (
     MODEL_DESCRIPTIONS,
@@ -132,6 +133,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help=f"where features, models and the demo set are cached (default: {defaults.cache_dir})",
     )
+    p.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="run feature extraction, the demo set's rendering and the fitting of lr, xgb and rf on "
+        "a Dask cluster: a scheduler address (tcp://host:8786), or local[:N] for N worker "
+        "processes on this machine (default N: one per core) started for the run; --jobs then "
+        "does not apply. The CNN (any network training) stays in this process, on one accelerator. "
+        "Needs pip install -e '.[dask]' (default: off, no Dask)",
+    )
     return p
 
 
@@ -187,7 +197,15 @@ def check_writable_cache(s: Settings) -> StageCache:
 
 
 def run(s: Settings) -> int:
-    """The whole comparison; returns the process exit code."""
+    """The whole comparison; returns the process exit code.
+
+    With ``s.dask``, its parallel stages run on a Dask cluster (`pipeline.cluster`).
+    """
+    with dask_cluster(s.dask, cache_dir=None if s.no_cache else s.cache_dir):
+        return _run(s)
+
+
+def _run(s: Settings) -> int:
     import numpy as np
 
     from core import DatasetError
@@ -208,6 +226,7 @@ def run(s: Settings) -> int:
         data = load_data(root, s)
     except DatasetError as err:
         raise SettingsError(str(err)) from None
+    check_dataset(data.ds)
     timings["data_s"] = time.perf_counter() - t0
     ds = data.ds
     log.info("Split: %d train clips (classical models: %d-fold CV grouped by artist; networks: %d fit + "

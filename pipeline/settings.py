@@ -43,6 +43,7 @@ class Settings:
     out: str | None = None
     no_cache: bool = False
     cache_dir: str = str(DEFAULT_CACHE)
+    dask: str | None = None
 
     def __post_init__(self) -> None:
         # "~" in a TOML config reaches us unexpanded; every stage must see the same folder.
@@ -148,3 +149,7 @@ def _validate(s: Settings) -> None:
         raise SettingsError(f"--epochs must be at least 1, given {s.epochs}")
     if s.jobs == 0:
         raise SettingsError("--jobs 0 is not a number of processes; use -1 for all cores")
+    if s.dask is not None:
+        from pipeline.cluster import parse_dask
+
+        parse_dask(s.dask)
