@@ -145,3 +145,66 @@ def test_summary_prints_the_reports_macro_metrics(tmp_path, capsys):
             r = on_disk.loc[(model, "macro", metric)]
             assert f"{r['value']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]" in line, (model, metric)
     assert lines[1].endswith("1.5") and lines[2].endswith("30.0 (cached)")
+
+
+# ------------------------------------------------------------------ data problems before training
+
+
+def _run_data(root, tmp_path, *flags):
+    return _run(["--data", str(root), "--out", str(tmp_path / "run"), "--jobs", "1", *flags],
+                tmp_path, OPENMIC_COMPARE_CACHE=str(tmp_path / "cache"))
+
+
+def test_folder_without_audio_stops_before_training_and_offers_the_ways_forward(
+    openmic_factory, tmp_path
+):
+    root = openmic_factory(n_clips=40, audio=None)
+    res = _run_data(root, tmp_path)  # default models: the CNN needs audio
+    assert res.returncode == 2, res.stderr[-2000:]
+    assert "Traceback" not in res.stderr
+    assert str(root / "audio") in res.stderr
+    assert "--models lr,xgb,rf --embeddings release" in res.stderr and "--download" in res.stderr
+    assert not (tmp_path / "cache" / "models").exists()  # nothing was trained
+
+
+def test_folder_without_audio_trains_on_the_release_embedding_and_lists_every_clip(
+    openmic_factory, tmp_path
+):
+    import pandas as pd
+
+    root = openmic_factory(n_clips=40, audio=None)
+    res = _run_data(root, tmp_path, "--models", "lr", "--embeddings", "release", "--cv-folds", "2")
+    assert res.returncode == 0, res.stderr[-3000:]
+    problems = pd.read_csv(tmp_path / "run" / "data_problems.csv")
+    assert list(problems.columns) == ["key", "split", "problem"]
+    assert len(problems) == 40 and set(problems["problem"]) == {"audio file missing"}
+    assert set(problems["split"]) == {"train", "test"}
+    assert "Data problems in 40 clip(s)" in res.stderr
+
+
+def test_empty_test_split_stops_with_a_message(openmic_factory, tmp_path):
+    root = openmic_factory(n_clips=40)
+    (root / "partitions" / "split01_test.csv").write_text("")
+    res = _run_data(root, tmp_path, "--models", "lr", "--embeddings", "release")
+    assert res.returncode == 2, res.stderr[-2000:]
+    assert "Traceback" not in res.stderr
+    assert "split01_test" in res.stderr
+
+
+def test_split_without_observed_label_of_the_selected_instruments_stops(openmic_factory, tmp_path):
+    import numpy as np
+
+    root = openmic_factory(n_clips=40)
+    with np.load(root / "openmic-2018.npz", allow_pickle=True) as npz:
+        arrays = dict(npz)
+    from features.openmic import CLASSES
+
+    trumpet = CLASSES.index("trumpet")
+    arrays["Y_mask"][:, trumpet] = False
+    arrays["Y_true"][:, trumpet] = 0.5
+    np.savez(root / "openmic-2018.npz", **arrays)
+    res = _run_data(root, tmp_path, "--models", "lr", "--embeddings", "release",
+                    "--instruments", "trumpet")
+    assert res.returncode == 2, res.stderr[-2000:]
+    assert "Traceback" not in res.stderr
+    assert "no observed label" in res.stderr and "trumpet" in res.stderr
