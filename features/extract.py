@@ -49,7 +49,13 @@ from features import vggish_params
 from features.audio import CLIP_DURATION_S, ClipError, load_audio
 from features.logmel import LOGMEL_PARAMS, logmel
 from features.musicnn.extractor import EXTRACTOR_DEFAULTS as MUSICNN_DEFAULTS
-from features.musicnn.extractor import clip_embeddings, clip_embeddings_shape
+from features.musicnn.extractor import PATCHES_DEFAULTS as MUSICNN_PATCHES_DEFAULTS
+from features.musicnn.extractor import (
+    clip_embeddings,
+    clip_embeddings_shape,
+    clip_patches,
+    clip_patches_shape,
+)
 from features.vggish import waveform_to_examples
 
 CHUNK_SIZE = 64  # clips per resumable unit
@@ -119,6 +125,12 @@ EXTRACTORS: dict[str, Extractor] = {
         defaults=dict(MUSICNN_DEFAULTS),
         shape=clip_embeddings_shape,
         dtype="float32",
+    ),
+    "musicnn_patches": Extractor(
+        compute=clip_patches,
+        defaults=dict(MUSICNN_PATCHES_DEFAULTS),
+        shape=clip_patches_shape,
+        dtype="float16",
     ),
 }
 
