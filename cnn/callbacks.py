@@ -1,4 +1,4 @@
-"""The callbacks of `train_cnn`: Keras' own, plus the validation score and the resumable state.
+"""The callbacks of `train_network`: Keras' own, plus the validation score and the resumable state.
 
 Order within an epoch's end (`training_callbacks`):
 
@@ -53,16 +53,18 @@ class ValidationScore(keras.callbacks.Callback):
         Their packed targets (`cnn.losses.pack_targets`), for the loss.
     Y_true_val, Y_mask_val : np.ndarray [shape=(n_val, n_classes)]
         Their labels, for the mAP.
+    batch_size : int
+        Clips per forward pass.
     """
 
     def __init__(self, reader: RowReader, val_idx: np.ndarray, packed_val: np.ndarray,
-                 Y_true_val: np.ndarray, Y_mask_val: np.ndarray) -> None:
+                 Y_true_val: np.ndarray, Y_mask_val: np.ndarray, batch_size: int) -> None:
         super().__init__()
         self.reader, self.val_idx, self.packed_val = reader, val_idx, packed_val
-        self.Y_true_val, self.Y_mask_val = Y_true_val, Y_mask_val
+        self.Y_true_val, self.Y_mask_val, self.batch_size = Y_true_val, Y_mask_val, batch_size
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        P_val = predict_rows(self.model, self.reader, self.val_idx)
+        P_val = predict_rows(self.model, self.reader, self.val_idx, batch_size=self.batch_size)
         lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         # float64 scalars: Keras compares monitored values with keras.ops, which would round a
         # Python float to float32.
@@ -146,7 +148,8 @@ class TrainingState(keras.callbacks.Callback):
 
 def training_callbacks(out_dir: Path, state: dict, reader: RowReader, val_idx: np.ndarray,
                        packed_val: np.ndarray, Y_true_val: np.ndarray, Y_mask_val: np.ndarray, *,
-                       patience: int, epochs: int, steps: int) -> list[keras.callbacks.Callback]:
+                       patience: int, epochs: int, steps: int,
+                       predict_batch: int) -> list[keras.callbacks.Callback]:
     """The callbacks of one `fit` call, in the order of the module docstring.
 
     The score is the validation mAP; a validation set without an observed positive and negative
@@ -162,7 +165,7 @@ def training_callbacks(out_dir: Path, state: dict, reader: RowReader, val_idx: n
     best = None if state["best_score"] is None else np.float64(state["best_score"])
     pattern = str(out_dir).replace("{", "{{").replace("}", "}}") + "/" + BEST_WEIGHTS_NAME
     return [
-        ValidationScore(reader, val_idx, packed_val, Y_true_val, Y_mask_val),
+        ValidationScore(reader, val_idx, packed_val, Y_true_val, Y_mask_val, predict_batch),
         stopper,
         keras.callbacks.ModelCheckpoint(pattern, monitor=monitor, mode=mode, save_best_only=True,
                                         save_weights_only=True, initial_value_threshold=best),

@@ -1,4 +1,4 @@
-"""Streaming input: rows of the memory-mapped log-mel cache, never the whole set in RAM.
+"""Streaming input: rows of a memory-mapped feature cache, never the whole set in RAM.
 
 `RowReader` reads clip rows by index. When the array is a `numpy.memmap` of a whole file
 (what `features.extract.FeatureCache.data` is) the rows are read with positional reads
@@ -8,34 +8,42 @@ The page cache still helps; the kernel can drop those pages at will.
 
 `training_dataset` is a tf.data pipeline over (epoch, step) pairs: each step's rows and
 augmentation come from a generator seeded by ``(seed, epoch, step)``, so batches are the same
-whatever the threading and a resumed run sees the same batches as an uninterrupted one.
+whatever the threading and a resumed run sees the same batches as an uninterrupted one. The rows
+may have any shape (log-mel for the CNN, musicnn embeddings or patches for `cnn.finetune`); the
+augmentation is the caller's.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 
 import numpy as np
 import tensorflow as tf
 
-from cnn.augment import augment_batch
-from cnn.config import PREFETCH_BATCHES, STREAM_CHUNK_CLIPS, CNNConfig
+from cnn.config import PREFETCH_BATCHES, STREAM_CHUNK_CLIPS, TrainingConfig
 from core.errors import ParameterError
 
+LOGMEL_LAYOUT = ("n_clips", "n_mels", "n_frames")
 
-def unpack_cache(cache_or_array) -> tuple[np.ndarray, np.ndarray, dict]:
+
+def unpack_cache(cache_or_array, layout: tuple[str, ...] = LOGMEL_LAYOUT,
+                 what: str = "log-mel") -> tuple[np.ndarray, np.ndarray, dict]:
     """(data, ok, params) from a FeatureCache-like object (``.data``, ``.ok``) or an array.
 
     Parameters
     ----------
-    cache_or_array : FeatureCache or np.ndarray [shape=(n, n_mels, n_frames)]
+    cache_or_array : FeatureCache or np.ndarray [shape=(n, *row_shape)]
+    layout : tuple of str
+        Names of the expected axes (their number is checked), for the error message.
+    what : str
+        What the rows hold, for the error message.
 
     Returns
     -------
-    data : np.ndarray [shape=(n, n_mels, n_frames)]
+    data : np.ndarray [shape=(n, *row_shape)]
     ok : np.ndarray [shape=(n,)] bool
         All True for a plain array.
     params : dict
@@ -44,9 +52,9 @@ def unpack_cache(cache_or_array) -> tuple[np.ndarray, np.ndarray, dict]:
     # A plain ndarray has a `.data` attribute too (its buffer): test for arrays first.
     is_array = isinstance(cache_or_array, np.ndarray)
     data = cache_or_array if is_array else getattr(cache_or_array, "data", cache_or_array)
-    if not hasattr(data, "shape") or len(data.shape) != 3:
+    if not hasattr(data, "shape") or len(data.shape) != len(layout):
         raise ParameterError(
-            "expected a FeatureCache of log-mel or an array of shape (n_clips, n_mels, n_frames); "
+            f"expected a FeatureCache of {what} or an array of shape ({', '.join(layout)}); "
             f"given {type(cache_or_array).__name__} with shape {getattr(data, 'shape', None)}"
         )
     ok = None if is_array else getattr(cache_or_array, "ok", None)
@@ -62,7 +70,7 @@ class RowReader:
 
     Parameters
     ----------
-    data : np.ndarray or np.memmap [shape=(n, n_mels, n_frames)]
+    data : np.ndarray or np.memmap [shape=(n, *row_shape)]
     """
 
     def __init__(self, data: np.ndarray) -> None:
@@ -89,7 +97,7 @@ class RowReader:
 
         Returns
         -------
-        x : np.ndarray [shape=(len(idx), n_mels, n_frames), dtype=float32]
+        x : np.ndarray [shape=(len(idx), *row_shape), dtype=float32]
         """
         idx = np.asarray(idx, dtype=np.int64)
         if idx.size and (idx.min() < 0 or idx.max() >= self.shape[0]):
@@ -143,7 +151,7 @@ def band_statistics(reader: RowReader, idx: np.ndarray) -> tuple[np.ndarray, np.
     return mean, np.maximum(total_sq / count - mean**2, 0.0)
 
 
-def steps_per_epoch(n_fit: int, config: CNNConfig) -> int:
+def steps_per_epoch(n_fit: int, config: TrainingConfig) -> int:
     """Full batches per pass over the fit clips (at least one), capped by the config."""
     steps = max(n_fit // config.batch_size, 1)
     return min(steps, config.max_steps_per_epoch or steps)
@@ -153,8 +161,9 @@ def training_dataset(
     reader: RowReader,
     packed: np.ndarray,
     fit_idx: np.ndarray,
-    config: CNNConfig,
-    fill: np.ndarray,
+    config: TrainingConfig,
+    augment: Callable[[np.ndarray, np.ndarray, np.random.Generator], tuple[np.ndarray, np.ndarray]],
+    example_shape: tuple[int, ...],
     *,
     initial_epoch: int = 0,
 ) -> tf.data.Dataset:
@@ -167,14 +176,19 @@ def training_dataset(
         Packed targets of every row of the cache (`cnn.losses.pack_targets`).
     fit_idx : np.ndarray [shape=(n_fit,)]
         Rows to train on.
-    config : CNNConfig
-    fill : np.ndarray [shape=(n_mels,)]
-        Value of SpecAugment masks per band.
+    config : TrainingConfig
+        Seed, batch size, epochs and steps per epoch.
+    augment : callable
+        ``augment(x, packed, rng) -> (x, packed)`` on a batch of rows (float32) and their packed
+        targets, with the batch's own generator; return them unchanged for no augmentation.
+    example_shape : tuple of int
+        Shape of one training example after `augment`.
 
     Returns
     -------
     dataset : tf.data.Dataset
-        Elements ``(x, y)``: x float32 ``(batch, n_mels, frames)``, y float32 ``(batch, 2 * n_classes)``.
+        Elements ``(x, y)``: x float32 ``(batch, *example_shape)``, y float32
+        ``(batch, 2 * n_classes)``.
     """
     fit_idx = np.asarray(fit_idx, dtype=np.int64)
     steps = steps_per_epoch(len(fit_idx), config)
@@ -188,15 +202,12 @@ def training_dataset(
         epoch, step = divmod(int(flat_step), steps)
         rows = order(epoch)[step * batch : (step + 1) * batch]
         rng = np.random.default_rng([config.seed, epoch, step])
-        x, y = augment_batch(reader.read(rows), packed[rows], config, fill, rng)
+        x, y = augment(reader.read(rows), packed[rows], rng)
         return x.astype(np.float32), y.astype(np.float32)
-
-    n_mels = reader.shape[1]
-    frames = config.train_frames if config.train_frames and config.train_frames < reader.shape[2] else reader.shape[2]
 
     def load(flat_step):
         x, y = tf.numpy_function(make_batch, [flat_step], [tf.float32, tf.float32], stateful=False)
-        x.set_shape((batch, n_mels, frames))
+        x.set_shape((batch, *example_shape))
         y.set_shape((batch, packed.shape[1]))
         return x, y
 

@@ -17,6 +17,9 @@ Layout (channels last, frequency x time):
 0.234 M parameters, 98 M multiply-adds for a whole 128 x 1000 clip (39 M for a 400-frame
 training crop). `CNNConfig.quick()` (width 12, 3 blocks): 40 k parameters, 46 M multiply-adds
 per whole clip (4.5 M per 96-frame crop).
+
+`CNNNetwork` tells the training loop (`cnn.train.train_network`) how to train it: band
+statistics of the fit clips, random crops and the augmentation of `cnn.augment`.
 """
 
 from __future__ import annotations
@@ -24,7 +27,11 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from cnn.config import CNNConfig
+from cnn.augment import augment_batch
+from cnn.config import MIN_STD, OUTPUT_LAYER, CNNConfig
+from cnn.data import LOGMEL_LAYOUT, RowReader, band_statistics
+from cnn.network import Network
+from cnn.predict import CNNModel
 from core.errors import ParameterError
 from features.openmic import CLASSES
 
@@ -99,7 +106,7 @@ def build_model(
     # Zero output weights: the first predictions are the base rates set by the output bias
     # (`cnn.train`), so the early large-loss steps cannot kill the head's ReLUs.
     outputs = keras.layers.Dense(n_classes, activation="sigmoid", kernel_initializer="zeros",
-                                 name="instruments")(x)
+                                 name=OUTPUT_LAYER)(x)
     return keras.Model(inputs, outputs, name="spectrogram_cnn")
 
 
@@ -135,3 +142,36 @@ def model_cost(config: CNNConfig, *, n_mels: int = 128, n_frames: int = 1000) ->
             macs += layer.input.shape[-1] * layer.units
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     return {"params": int(model.count_params()), "trainable_params": trainable, "macs": int(macs)}
+
+
+class CNNNetwork(Network):
+    """The spectrogram CNN (`cnn.model`): band standardisation, crops and augmentation."""
+
+    result = CNNModel
+    layout = LOGMEL_LAYOUT
+    rows = "log-mel"
+
+    def __init__(self, config: CNNConfig) -> None:
+        self.config = config
+
+    def statistics(self, reader: RowReader, fit_idx: np.ndarray) -> dict:
+        mean, variance = band_statistics(reader, fit_idx)
+        return {"mean": mean.tolist(), "variance": variance.tolist()}
+
+    def build(self, statistics: dict, row_shape: tuple[int, ...], n_classes: int) -> keras.Model:
+        mean, variance = np.asarray(statistics["mean"]), np.asarray(statistics["variance"])
+        return build_model(row_shape[0], mean, np.maximum(variance, MIN_STD**2), self.config,
+                           n_classes=n_classes)
+
+    def augment(self, statistics, x, packed, rng):
+        return augment_batch(x, packed, self.config, np.asarray(statistics["mean"]), rng)
+
+    def example_shape(self, row_shape: tuple[int, ...]) -> tuple[int, ...]:
+        n_mels, n_frames = row_shape
+        crop = self.config.train_frames
+        return (n_mels, crop if crop and crop < n_frames else n_frames)
+
+    def describe(self, statistics: dict, row_shape: tuple[int, ...], model: keras.Model) -> dict:
+        n_mels, n_frames = row_shape
+        return {"n_mels": int(n_mels), "n_frames": int(n_frames), "normalisation": statistics,
+                "cost": model_cost(self.config, n_mels=n_mels, n_frames=n_frames)}

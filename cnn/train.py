@@ -1,14 +1,18 @@
-"""`train_cnn`: masked training with early stopping, best-weight checkpoints and exact resume.
+"""`train_network`: masked training with early stopping, best-weight checkpoints and exact resume.
 
-Keras' callbacks do the bookkeeping (`cnn.callbacks`). Folder `out_dir` while training:
-``backup/`` (weights and optimizer state after the last finished epoch, Keras'
-`BackupAndRestore`), ``best-epochNNN.weights.h5`` (weights of the best validation mAP so far,
-Keras' `ModelCheckpoint`), ``checkpoint.json`` (epoch, history, early-stopping counters, dropout
-seed state, normalisation statistics, config, train time so far) and ``history.csv``. Calling
-`train_cnn` again with the same `out_dir` and config continues after the last finished epoch,
-exactly as an uninterrupted run would. When training ends the best weights are loaded,
-thresholds chosen on validation, the model saved (`CNNModel.save`) and the checkpoint files
-removed; calling again then just loads the finished model.
+One loop trains every network of the toolkit: the spectrogram CNN (`train_cnn`) and the
+fine-tuned musicnn (`cnn.finetune.train_finetune`). What differs between them -- statistics of
+the training rows, the Keras model, the augmentation, the metadata and the saved class -- is a
+`Network`; everything else is here. Keras' callbacks do the bookkeeping (`cnn.callbacks`).
+
+Folder `out_dir` while training: ``backup/`` (weights and optimizer state after the last
+finished epoch, Keras' `BackupAndRestore`), ``best-epochNNN.weights.h5`` (weights of the best
+validation mAP so far, Keras' `ModelCheckpoint`), ``checkpoint.json`` (epoch, history,
+early-stopping counters, dropout seed state, the network's statistics, config, train time so
+far) and ``history.csv``. Calling again with the same `out_dir` and config continues after the
+last finished epoch, exactly as an uninterrupted run would. When training ends the best weights
+are loaded, thresholds chosen on validation, the model saved (`TrainedNetwork.save`) and the
+checkpoint files removed; calling again then just loads the finished model.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import json
 import shutil
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import keras
@@ -28,16 +33,15 @@ from cnn.config import (
     BACKUP_DIRNAME,
     BEST_WEIGHTS_GLOB,
     CHECKPOINT_STATE_NAME,
-    FILE_FORMAT,
-    FILE_FORMAT_VERSION,
     METADATA_NAME,
-    MIN_STD,
     CNNConfig,
+    TrainingConfig,
 )
-from cnn.data import RowReader, band_statistics, steps_per_epoch, training_dataset, unpack_cache
+from cnn.data import RowReader, steps_per_epoch, training_dataset, unpack_cache
 from cnn.losses import MaskedBinaryCrossentropy, pack_targets, split_targets
-from cnn.model import build_model, model_cost
-from cnn.predict import CNNModel, predict_rows
+from cnn.model import CNNNetwork
+from cnn.network import Network
+from cnn.predict import CNNModel, TrainedNetwork, predict_rows
 from core.errors import DatasetError, ParameterError
 from core.targets import TARGET_RULE
 from core.thresholds import validation_thresholds
@@ -68,14 +72,49 @@ def train_cnn(
     cache : FeatureCache or np.ndarray [shape=(n, n_mels, n_frames)]
         Log-mel of every clip (`features.extract`), read row by row; rows with ``cache.ok``
         False are left out of training and validation.
+    Y_true, Y_mask, fit_idx, val_idx, out_dir, progress, callbacks, classes
+        See `train_network`.
+    config : CNNConfig, optional
+        Defaults to ``CNNConfig()``.
+
+    Returns
+    -------
+    model : CNNModel
+        Best-validation weights, thresholds maximising F1 on the observed validation pairs.
+    """
+    network = CNNNetwork(config or CNNConfig())
+    return train_network(network, cache, Y_true, Y_mask, fit_idx, val_idx, out_dir,
+                         progress=progress, callbacks=callbacks, classes=classes)
+
+
+def train_network(
+    network: Network,
+    cache,
+    Y_true: np.ndarray,
+    Y_mask: np.ndarray,
+    fit_idx: np.ndarray,
+    val_idx: np.ndarray,
+    out_dir: str | Path,
+    *,
+    progress: bool = True,
+    callbacks: list | None = None,
+    classes: tuple[str, ...] = CLASSES,
+) -> TrainedNetwork:
+    """Train `network` on rows `fit_idx` of a cache, early-stopped on rows `val_idx`.
+
+    Parameters
+    ----------
+    network : Network
+        The model to train and its settings (``network.config``).
+    cache : FeatureCache or np.ndarray [shape=(n, *row_shape)]
+        The rows the network reads (`features.extract`), read row by row; rows with
+        ``cache.ok`` False are left out of training and validation.
     Y_true : np.ndarray [shape=(n, K)]
         Relevance per (clip, instrument), aligned with the cache rows; K = len(classes).
     Y_mask : np.ndarray [shape=(n, K)] bool
         Observed pairs; the others are masked out of the loss and of every score.
     fit_idx, val_idx : np.ndarray int
         Row indices of the training and validation clips.
-    config : CNNConfig, optional
-        Defaults to ``CNNConfig()``.
     out_dir : str or Path
         Checkpoints while training, then the saved model (see the module docstring).
     progress : bool
@@ -87,17 +126,19 @@ def train_cnn(
 
     Returns
     -------
-    model : CNNModel
-        Best-validation weights, thresholds maximising F1 on the observed validation pairs.
+    model : TrainedNetwork
+        Of class ``network.result``: best-validation weights, thresholds maximising F1 on the
+        observed validation pairs.
     """
-    config = config or CNNConfig()
-    data, ok, params = unpack_cache(cache)
+    config, result = network.config, network.result
+    data, ok, params = unpack_cache(cache, network.layout, network.rows)
+    row_shape = tuple(int(d) for d in data.shape[1:])
     classes = tuple(str(c) for c in classes)
     Y_true, Y_mask = _check_labels(Y_true, Y_mask, len(data), len(classes))
     fit_idx = _usable_rows(fit_idx, ok, len(data), "fit_idx")
     val_idx = _usable_rows(val_idx, ok, len(data), "val_idx")
     out_dir = Path(out_dir)
-    finished = _finished_model(out_dir, config, classes)
+    finished = _finished_model(result, out_dir, config, classes)
     if finished is not None:
         return finished
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -111,14 +152,13 @@ def train_cnn(
     state = _load_state(out_dir, config)
     if state is None:
         _remove_checkpoints(out_dir)  # of a run interrupted before its first epoch ended
-        mean, variance = band_statistics(reader, fit_idx)
         state = {"config": config.to_dict(), "epoch": -1, "history": [], "best_score": None,
                  "best_epoch": -1, "wait": 0, "stopped": False, "train_time_s": 0.0,
-                 "mean": mean.tolist(), "variance": variance.tolist(), "random_state": []}
-    mean, variance = np.asarray(state["mean"]), np.asarray(state["variance"])
+                 "statistics": network.statistics(reader, fit_idx), "random_state": []}
+    statistics = state["statistics"]
     # Built and compiled the same way on resume: BackupAndRestore then loads the saved state.
-    model = build_model(data.shape[1], mean, np.maximum(variance, MIN_STD**2), config, n_classes=len(classes))
-    _init_output_bias(model, packed[fit_idx])
+    model = network.build(statistics, row_shape, len(classes))
+    network.initialise(model, _base_rate_log_odds(packed[fit_idx]))
     model.compile(optimizer=_optimizer(config, steps), loss=MaskedBinaryCrossentropy())
 
     initial_epoch = state["epoch"] + 1
@@ -126,34 +166,35 @@ def train_cnn(
         keras_callbacks = training_callbacks(
             out_dir, state, reader, val_idx, packed[val_idx], Y_true[val_idx], Y_mask[val_idx],
             patience=config.patience, epochs=config.epochs, steps=steps,
+            predict_batch=network.predict_batch_clips,
         )
-        dataset = training_dataset(reader, packed, fit_idx, config, mean, initial_epoch=initial_epoch)
+        dataset = training_dataset(reader, packed, fit_idx, config, partial(network.augment, statistics),
+                                   network.example_shape(row_shape), initial_epoch=initial_epoch)
         model.fit(dataset, epochs=config.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps, shuffle=False,
                   verbose=_keras_verbosity(progress), callbacks=[*keras_callbacks, *(callbacks or [])])
 
     model.load_weights(_existing(best_weights_path(out_dir, state["best_epoch"])))
-    P_val = predict_rows(model, reader, val_idx)
+    P_val = predict_rows(model, reader, val_idx, batch_size=network.predict_batch_clips)
     thresholds, fallback = validation_thresholds(P_val, Y_true[val_idx], Y_mask[val_idx])
     metadata = {
-        "format": FILE_FORMAT, "format_version": FILE_FORMAT_VERSION,
+        "format": result.file_format, "format_version": result.file_format_version,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "classes": list(classes), "target_rule": TARGET_RULE,
         "soft_targets": config.soft_targets, "threshold_fallback_classes": fallback,
-        "n_mels": int(data.shape[1]), "n_frames": int(data.shape[2]),
-        "frontend_params": params, "normalisation": {"mean": state["mean"], "variance": state["variance"]},
-        "config": config.to_dict(), "cost": model_cost(config, n_mels=data.shape[1], n_frames=data.shape[2]),
+        "frontend_params": params, **network.describe(statistics, row_shape, model),
+        "config": config.to_dict(),
         "n_fit": len(fit_idx), "n_val": len(val_idx), "skipped_not_ok": int((~ok).sum()),
         "best_epoch": state["best_epoch"], "epochs_run": state["epoch"] + 1,
         "train_time_s": state["train_time_s"], "versions": library_versions(SAVED_MODEL_LIBRARIES),
     }
-    result = CNNModel(model, thresholds, history_frame(state["history"]), metadata)
-    result.save(out_dir)
+    trained = result(model, thresholds, history_frame(state["history"]), metadata)
+    trained.save(out_dir)
     _remove_checkpoints(out_dir)
     reader.close()
-    return result
+    return trained
 
 
-def _optimizer(config: CNNConfig, steps: int) -> keras.optimizers.Optimizer:
+def _optimizer(config: TrainingConfig, steps: int) -> keras.optimizers.Optimizer:
     """AdamW with linear warm-up then cosine decay to ``lr * final_lr_fraction``."""
     total = config.epochs * steps
     warmup = min(round(config.warmup_epochs * steps), total - 1)
@@ -166,17 +207,17 @@ def _optimizer(config: CNNConfig, steps: int) -> keras.optimizers.Optimizer:
     return keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay)
 
 
-def _init_output_bias(model: keras.Model, packed_fit: np.ndarray) -> None:
-    """Start the output layer at the log-odds of each class's observed positive rate.
+def _base_rate_log_odds(packed_fit: np.ndarray) -> np.ndarray:
+    """Log-odds of each class's observed positive rate (0.5 where unobserved), clipped to [0.01, 0.99].
 
-    The first steps then learn features instead of base rates (and the initial loss is the
-    entropy of the labels rather than a random number above it).
+    Returns
+    -------
+    bias : np.ndarray [shape=(n_classes,), dtype=float32]
     """
     targets, mask = split_targets(packed_fit)
     rate = (targets * mask).sum(axis=0) / np.maximum(mask.sum(axis=0), 1.0)
     rate = np.where(mask.sum(axis=0) > 0, rate, 0.5).clip(0.01, 0.99)
-    layer = model.layers[-1]
-    layer.bias.assign(np.log(rate / (1 - rate)).astype(np.float32))
+    return np.log(rate / (1 - rate)).astype(np.float32)
 
 
 def _remove_checkpoints(out_dir: Path) -> None:
@@ -197,7 +238,7 @@ def _existing(path: Path) -> Path:
     return path
 
 
-def _load_state(out_dir: Path, config: CNNConfig) -> dict | None:
+def _load_state(out_dir: Path, config: TrainingConfig) -> dict | None:
     """The checkpoint state of an interrupted run in `out_dir`, or None to start afresh."""
     path = out_dir / CHECKPOINT_STATE_NAME
     if not path.is_file():
@@ -211,19 +252,20 @@ def _load_state(out_dir: Path, config: CNNConfig) -> dict | None:
     return state
 
 
-def _finished_model(out_dir: Path, config: CNNConfig, classes: tuple[str, ...]) -> CNNModel | None:
+def _finished_model(result: type[TrainedNetwork], out_dir: Path, config: TrainingConfig,
+                    classes: tuple[str, ...]) -> TrainedNetwork | None:
     """The model a finished run with the same config and classes left in `out_dir`, or None."""
     if not (out_dir / METADATA_NAME).is_file():
         return None
-    model = CNNModel.load(out_dir)
+    model = result.load(out_dir)
     if model.metadata.get("config") != config.to_dict():
         raise ParameterError(
-            f"{out_dir} already holds a CNN trained with another config "
+            f"{out_dir} already holds a {result.__name__} trained with another config "
             f"({model.metadata.get('config')}); given {config.to_dict()}: use another out_dir"
         )
     if model.classes != classes:
         raise ParameterError(
-            f"{out_dir} already holds a CNN trained for classes {list(model.classes)}; "
+            f"{out_dir} already holds a {result.__name__} trained for classes {list(model.classes)}; "
             f"given {list(classes)}: use another out_dir"
         )
     return model
