@@ -37,7 +37,15 @@ from pipeline.facts import (
     run_record,
     write_label_stats,
 )
-from pipeline.settings import CLASSICAL_MODELS, Settings, SettingsError, settings_from
+from pipeline.finetune import FT_MODEL, finetune_results
+from pipeline.settings import (
+    CLASSICAL_MODELS,
+    FT_MODES,
+    MODEL_NAMES,
+    Settings,
+    SettingsError,
+    settings_from,
+)
 from pipeline.stages import (
     check_data,
     check_data_folder,
@@ -96,7 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--models",
         metavar="LIST",
-        help=f"comma-separated models to train (default: {','.join(defaults.models)})",
+        help=f"comma-separated models to train, of {','.join(MODEL_NAMES)} "
+        f"(default: {','.join(defaults.models)})",
     )
     p.add_argument(
         "--embeddings",
@@ -116,6 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quick", action="store_true", help="small CNN and few epochs (default: off)")
     p.add_argument("--epochs", type=int, metavar="N", help="CNN epochs (default: the CNN config's)")
+    p.add_argument(
+        "--ft-mode", choices=FT_MODES,
+        help="musicnn-ft: train only a new head on cached embeddings of the frozen network (head), or "
+        f"the whole network too, for a GPU or patient CPU users (full) (default: {defaults.ft_mode})",
+    )
     p.add_argument("--seed", type=int, metavar="S", help=f"random seed (default: {defaults.seed})")
     p.add_argument(
         "--jobs", type=int, metavar="J", help=f"parallel processes, -1 = all cores (default: {defaults.jobs})"
@@ -234,7 +248,7 @@ def _run(s: Settings) -> int:
              len(data.fit_idx), len(data.val_idx), len(data.test_idx), len(data.cols))
 
     classical = [m for m in s.models if m in CLASSICAL_MODELS]
-    needs_audio = "cnn" in s.models or (bool(classical) and set(s.embeddings) - {RELEASE})
+    needs_audio = {"cnn", FT_MODEL} & set(s.models) or (bool(classical) and set(s.embeddings) - {RELEASE})
     problems = check_data(data, s, run_dir, needs_audio=bool(needs_audio))
     timings["data_problems_s"] = time.perf_counter() - t0 - timings["data_s"]
 
@@ -284,6 +298,18 @@ def _run(s: Settings) -> int:
             shutil.rmtree(cnn_dir)
         model.save(cnn_dir)
         models["cnn"] = model_info("cnn", model, seconds, infer, reused, cnn_dir, selection=selection)
+
+    if FT_MODEL in s.models:
+        log.info("Training %s (%s mode): %s", FT_MODEL, s.ft_mode, MODEL_DESCRIPTIONS[FT_MODEL])
+        t = time.perf_counter()
+        probas[FT_MODEL], models[FT_MODEL], problems_ft = finetune_results(
+            data, s, cache, run_dir, mode=s.ft_mode
+        )
+        timings["musicnn_ft_s"] = time.perf_counter() - t
+        skipped.update(problems_ft)
+        log.info("  %s %s (%.1f s of training)", FT_MODEL,
+                 "reused from cache" if models[FT_MODEL]["reused_from_cache"] else "trained",
+                 models[FT_MODEL]["train_time_s"])
 
     from reports import build_report, write_predictions
 

@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from pipeline.stages import Data
 
 FT_MODEL = "musicnn-ft"
-FT_MODES = ("head", "full")
 # Rows each mode reads: the feature-cache extractor.
 EXTRACTORS = {"head": "musicnn", "full": "musicnn_patches"}
 
@@ -74,8 +73,8 @@ def _train(data: Data, s: Settings, cache: StageCache, run_dir: Path, mode: str)
     """`train_finetune_model`, plus the stage key (a full-mode run's key includes its head's)."""
     from cnn import FinetuneModel, train_finetune
 
-    if mode not in FT_MODES:
-        raise ValueError(f"mode must be one of {FT_MODES}, given {mode!r}")
+    if mode not in EXTRACTORS:
+        raise ValueError(f"mode must be one of {tuple(EXTRACTORS)}, given {mode!r}")
     config = finetune_config(s, mode)
     feats = finetune_features(data, s, run_dir, mode=mode)
     head, head_key = None, None

@@ -15,7 +15,11 @@ from typing import Any
 
 from pipeline.embeddings import DEFAULT_EMBEDDINGS, EMBEDDING_NAMES
 
-MODEL_NAMES = ("lr", "xgb", "rf", "cnn")
+MODEL_NAMES = ("lr", "xgb", "rf", "cnn", "musicnn-ft")
+# musicnn-ft on request only: its head-mode layer (max_pool) is a second musicnn extraction
+# beside the musicnn embedding's, about 0.5 CPU s per clip (cnn/finetune_config.py).
+DEFAULT_MODELS = ("lr", "xgb", "rf", "cnn")
+FT_MODES = ("head", "full")
 CLASSICAL_MODELS = ("lr", "xgb", "rf")
 DEFAULT_CACHE = Path(os.environ.get("OPENMIC_COMPARE_CACHE", "~/.cache/openmic-compare")).expanduser()
 
@@ -32,7 +36,7 @@ class Settings:
     download: str | None = None
     demo: bool = False
     demo_size: int | None = None
-    models: tuple[str, ...] = MODEL_NAMES
+    models: tuple[str, ...] = DEFAULT_MODELS
     embeddings: tuple[str, ...] = DEFAULT_EMBEDDINGS
     cv_folds: int = 5
     instruments: tuple[str, ...] | None = None
@@ -44,6 +48,7 @@ class Settings:
     no_cache: bool = False
     cache_dir: str = str(DEFAULT_CACHE)
     dask: str | None = None
+    ft_mode: str = "head"
 
     def __post_init__(self) -> None:
         # "~" in a TOML config reaches us unexpanded; every stage must see the same folder.
@@ -137,6 +142,8 @@ def _validate(s: Settings) -> None:
         )
     if s.cv_folds < 2:
         raise SettingsError(f"--cv-folds must be at least 2, given {s.cv_folds}")
+    if s.ft_mode not in FT_MODES:
+        raise SettingsError(f"--ft-mode must be one of {', '.join(FT_MODES)}, given {s.ft_mode!r}")
     if s.instruments is not None:
         bad = [i for i in s.instruments if i not in CLASSES]
         if bad:
