@@ -3,7 +3,9 @@
 Each class k is trained only on the rows where ``Y_mask[:, k]`` (the pairs annotators were asked
 about), with target ``Y_true[:, k] >= 0.5``; unobserved pairs never enter a loss, a hyper-parameter
 choice or a threshold. Hyper-parameters, the pooling (when ``pooling="auto"``) and the decision
-thresholds are chosen on the validation split passed to `fit`, never on test data.
+thresholds are chosen by cross-validation on the training rows, folds grouped by artist
+(`baselines.folds`, `baselines.selection`); the final models are refitted on all training rows.
+No test data is involved, and no separate validation split is needed.
 """
 
 from __future__ import annotations
@@ -13,24 +15,27 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
 from baselines import defaults as D
-from baselines.instrument import InstrumentFit, fit_instrument, positive_proba
+from baselines.checks import check_arrays, class_names
+from baselines.folds import assign_folds
+from baselines.instrument import positive_proba
 from baselines.persist import load_model, save_model
 from baselines.pooling import pool
+from baselines.selection import InstrumentCV, select_and_fit
 from core.errors import ParameterError
 from core.metrics import has_both_classes, mean_over_classes
 from core.targets import is_positive
-from core.thresholds import FALLBACK_THRESHOLD, validation_thresholds
-from features.openmic import CLASSES
+from core.thresholds import FALLBACK_THRESHOLD, best_f1_threshold
 
 
 class DegenerateClassWarning(UserWarning):
-    """A class cannot be learnt or thresholded normally (single-class training or validation)."""
+    """A class cannot be learnt, selected or thresholded normally (too few labels of one kind)."""
 
 
 class PerInstrumentModel(BaseEstimator):
@@ -39,18 +44,21 @@ class PerInstrumentModel(BaseEstimator):
     Parameters
     ----------
     kind : {"lr", "xgb", "rf"}
-        ``"lr"``: StandardScaler + LogisticRegression(class_weight="balanced"), C by validation AP.
-        ``"xgb"``: XGBClassifier(tree_method="hist", scale_pos_weight=neg/pos), depth and learning
-        rate by validation AP, number of trees by early stopping on validation.
+        ``"lr"``: StandardScaler + LogisticRegression(class_weight="balanced"), C by CV.
+        ``"xgb"``: XGBClassifier(tree_method="hist", scale_pos_weight=neg/pos, row and feature
+        subsampling), depth and learning rate by CV, number of trees by early stopping in each
+        fold (the median best iteration).
         ``"rf"``: the official OpenMIC baseline, RandomForestClassifier(max_depth=8,
-        n_estimators=100) on clip means, untuned.
+        n_estimators=100) on clip means, untuned; CV only scores it and sets its thresholds.
+    n_folds : int >= 2
+        Cross-validation folds per instrument, grouped by artist (`baselines.folds`).
     pooling : {"auto", "mean", "mean_std"}
-        How the (10, 128) frames become one vector. ``"auto"`` fits both and keeps the one with the
-        higher mean validation AP over classes (``"mean"`` for rf, as the official baseline).
+        How the (10, 128) frames become one vector. ``"auto"`` cross-validates both and keeps the
+        one with the higher macro CV score (``"mean"`` for rf, as the official baseline).
     seed : int
-        Seed of every stochastic estimator (random_state).
+        Seed of the folds and of every stochastic estimator (random_state).
     n_jobs : int
-        Processes for the loop over (class, pooling) jobs (joblib; each model uses one thread).
+        Processes for the loop over (pooling, class) tasks (joblib; each model uses one thread).
     progress : bool
         Show a tqdm progress bar on stderr.
     grid : dict or None
@@ -60,17 +68,28 @@ class PerInstrumentModel(BaseEstimator):
     Attributes
     ----------
     estimators_ : list of fitted estimators, one per class
-        Pipeline / XGBClassifier / RandomForestClassifier, or a DummyClassifier (constant prior)
-        where training held a single label.
+        Pipeline / XGBClassifier / RandomForestClassifier refitted on all observed training rows,
+        or a DummyClassifier (constant prior) where training held a single label.
     thresholds_ : np.ndarray [shape=(n_classes,)]
-        F1-maximising validation thresholds (`core.thresholds`; 0.5 where validation has no positive).
+        Per class, the F1-maximising threshold on the out-of-fold predictions of the chosen
+        configuration (`core.thresholds`); 0.5 where they hold no positive.
+    params_ : list of dict
+        Chosen hyper-parameters per class (xgb: with the number of trees, ``n_estimators``).
+    folds_ : np.ndarray [shape=(n_train, n_classes), dtype=int8]
+        Fold of every observed training pair, -1 where unobserved (or no folds were possible).
+    cv_scores_ : dict
+        ``"roc_auc"`` and ``"ap"``: np.ndarray [shape=(n_classes, n_folds)], the chosen
+        configuration's held-out score per class and fold; NaN where a fold lacks a positive or a
+        negative. See `cv_summary` and `cv_macro`.
+    fallback_ : np.ndarray [shape=(n_classes,), dtype=bool]
+        True where the class got its kind's default configuration (or a constant) because CV could
+        not select (`defaults.MIN_SCORED_FOLDS`).
+    notes_ : list of list of str
+        Per class, everything that departs from plain k-fold selection, in words: folds without a
+        positive or a negative, fewer folds, fallbacks, constant predictions.
     pooling_ : str
     pooling_scores_ : dict
-        Pooling -> mean validation AP over classes (only the candidates fitted).
-    params_ : list of dict
-        Chosen hyper-parameters per class.
-    val_ap_ : np.ndarray [shape=(n_classes,)]
-        Validation AP per class (NaN where validation lacks a positive or a negative).
+        Pooling -> macro CV score (mean over classes of the mean fold `CV_CRITERION`).
     classes_ : np.ndarray [shape=(n_classes,)] str
     feature_shape_ : tuple
         Per-clip shape of X, (10, 128) for OpenMIC.
@@ -80,22 +99,25 @@ class PerInstrumentModel(BaseEstimator):
     embedding_ : str or None
         What X is, as passed to `fit` (e.g. "VGGish (OpenMIC release)").
     train_time_s_ : float
-        Wall time of `fit`, selection and thresholds included.
+        Wall time of `fit`: folds, selection, thresholds and refits.
     fit_cpu_s_ : float
-        CPU seconds of all per-class fits (every pooling and grid point), summed over processes.
+        CPU seconds of all per-class tasks (every pooling, grid point and fold), summed over
+        processes.
 
     Examples
     --------
+    >>> rows = ds.train_idx
     >>> model = PerInstrumentModel("lr", n_jobs=2).fit(
-    ...     X[fit_idx], Y_true[fit_idx], Y_mask[fit_idx],
-    ...     X_val=X[val_idx], Y_true_val=Y_true[val_idx], Y_mask_val=Y_mask[val_idx])
-    >>> P = model.predict_proba(X[test_idx])          # (n_test, 20)
+    ...     ds.X[rows], ds.Y_true[rows], ds.Y_mask[rows], groups=ds.artist_id[rows])
+    >>> P = model.predict_proba(ds.X[ds.test_idx])          # (n_test, 20)
+    >>> model.cv_summary()                                  # CV scores per instrument
     """
 
     def __init__(
         self,
         kind: str = "lr",
         *,
+        n_folds: int = D.N_FOLDS,
         pooling: str = D.AUTO_POOLING,
         seed: int = 0,
         n_jobs: int = -1,
@@ -103,6 +125,7 @@ class PerInstrumentModel(BaseEstimator):
         grid: dict | None = None,
     ):
         self.kind = kind
+        self.n_folds = n_folds
         self.pooling = pooling
         self.seed = seed
         self.n_jobs = n_jobs
@@ -115,24 +138,23 @@ class PerInstrumentModel(BaseEstimator):
         Y_true: np.ndarray,
         Y_mask: np.ndarray,
         *,
-        X_val: np.ndarray,
-        Y_true_val: np.ndarray,
-        Y_mask_val: np.ndarray,
+        groups: np.ndarray,
         classes: tuple[str, ...] | None = None,
         embedding: str | None = None,
     ) -> PerInstrumentModel:
-        """Fit one model per class on its observed rows; choose everything else on validation.
+        """Select by artist-grouped CV, threshold on out-of-fold predictions, refit on all rows.
 
         Parameters
         ----------
         X : np.ndarray [shape=(n, n_frames, n_dims)]
-            Frame embeddings (OpenMIC: int64 0..255, (n, 10, 128)).
+            Frame embeddings of the training clips (OpenMIC: int64 0..255, (n, 10, 128)).
         Y_true : np.ndarray [shape=(n, n_classes)]
             Relevance in [0, 1]; read only where `Y_mask`.
         Y_mask : np.ndarray [shape=(n, n_classes)] bool
             True where the pair was annotated.
-        X_val, Y_true_val, Y_mask_val : np.ndarray
-            The validation split, shaped like the above.
+        groups : np.ndarray [shape=(n,)] int
+            Artist id per clip (``ds.artist_id[rows]``), -1 where unknown (a group of its own): no
+            artist has clips in two folds.
         classes : tuple of str or None
             Class names, default `features.openmic.CLASSES` (needs 20 columns).
         embedding : str or None
@@ -144,46 +166,41 @@ class PerInstrumentModel(BaseEstimator):
         """
         start = time.perf_counter()
         kind, poolings, grid = self._check_params()
-        X, Y_true, Y_mask = _check_split("", X, Y_true, Y_mask)
-        X_val, Y_true_val, Y_mask_val = _check_split("_val", X_val, Y_true_val, Y_mask_val)
-        if X_val.shape[1:] != X.shape[1:] or Y_true_val.shape[1] != Y_true.shape[1]:
-            raise ParameterError(
-                f"validation must have the training's per-clip shapes; given X.shape={X.shape}, "
-                f"X_val.shape={X_val.shape}, Y_true.shape={Y_true.shape}, Y_true_val.shape={Y_true_val.shape}"
-            )
-        names = _class_names(classes, Y_true.shape[1])
-        Y, Y_v = is_positive(Y_true), is_positive(Y_true_val)
+        X, Y_true, Y_mask = check_arrays(X, Y_true, Y_mask)
+        names = class_names(classes, Y_true.shape[1])
+        folds, fold_notes = assign_folds(
+            groups, Y_true, Y_mask, n_folds=self.n_folds, seed=self.seed
+        )
+        Y = is_positive(Y_true)
         _warn_single_label_training(names, Y, Y_mask)
 
-        fits = self._fit_all(kind, poolings, grid, X, Y, Y_mask, X_val, Y_v, Y_mask_val)
-        scores = {p: mean_over_classes([f.val_ap for f in fits[p]]) for p in poolings}
+        fits = self._fit_all(kind, poolings, grid, X, Y, Y_mask, folds)
+        scores = {p: mean_over_classes([f.score for f in fits[p]]) for p in poolings}
         self.pooling_ = max(
             poolings, key=lambda p: (np.nan_to_num(scores[p], nan=-1.0), -poolings.index(p))
         )
-        chosen: list[InstrumentFit] = fits[self.pooling_]
-
+        chosen: list[InstrumentCV] = fits[self.pooling_]
         self.estimators_ = [f.estimator for f in chosen]
-        self.feature_shape_ = tuple(X.shape[1:])
-        # Validation scores through predict_proba itself, so that thresholds match what users see
-        # (BLAS results may differ in the last bits between row subsets).
-        P_val = self.predict_proba(X_val)
-        self.thresholds_, fallback = validation_thresholds(P_val, Y_true_val, Y_mask_val)
-        if fallback:
-            warnings.warn(
-                f"no observed positive in validation for {[names[k] for k in fallback]}: "
-                f"threshold set to {FALLBACK_THRESHOLD}",
-                DegenerateClassWarning,
-                stacklevel=2,
-            )
         self.params_ = [f.params for f in chosen]
-        self.val_ap_ = np.array([f.val_ap for f in chosen])
+        self.folds_ = folds
+        self.cv_scores_ = {m: np.stack([f.fold_scores[m] for f in chosen]) for m in D.CV_METRICS}
+        self.fallback_ = np.array([f.fallback for f in chosen])
+        self.notes_ = [fold_notes[k] + f.notes for k, f in enumerate(chosen)]
+        self.thresholds_ = np.array(
+            [
+                _oof_threshold(f.oof, Y[Y_mask[:, k], k], self.notes_[k])
+                for k, f in enumerate(chosen)
+            ]
+        )
         self.pooling_scores_ = scores
         self.fit_cpu_s_ = sum(f.fit_cpu_s for p in poolings for f in fits[p])
         self.classes_ = np.array(names)
+        self.feature_shape_ = tuple(X.shape[1:])
         self.x_dtype_ = str(X.dtype)
         self.x_range_ = (float(X.min()), float(X.max()))
         self.embedding_ = embedding
         self.train_time_s_ = time.perf_counter() - start
+        _warn_fallbacks(names, self.fallback_, Y, Y_mask)
         return self
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
@@ -211,8 +228,47 @@ class PerInstrumentModel(BaseEstimator):
         """Presence decisions ``predict_proba(X) >= thresholds_``, bool (n, n_classes)."""
         return self.predict_proba(X) >= self.thresholds_
 
+    def cv_summary(self) -> pd.DataFrame:
+        """The CV evidence per class: one row per instrument.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ``instrument``; columns ``roc_auc_mean``, ``roc_auc_std``, ``ap_mean``,
+            ``ap_std`` (over the scored folds, population std; NaN where none is scored),
+            ``folds_scored``, ``threshold``, ``fallback``, ``params``, ``notes`` ("; "-joined).
+        """
+        check_is_fitted(self, "cv_scores_")
+        table = {}
+        for metric in D.CV_METRICS:
+            values = self.cv_scores_[metric]
+            table[f"{metric}_mean"] = [_nan_stat(np.nanmean, row) for row in values]
+            table[f"{metric}_std"] = [_nan_stat(np.nanstd, row) for row in values]
+        table["folds_scored"] = np.isfinite(self.cv_scores_[D.CV_CRITERION]).sum(axis=1)
+        table["threshold"] = self.thresholds_
+        table["fallback"] = self.fallback_
+        table["params"] = self.params_
+        table["notes"] = ["; ".join(notes) for notes in self.notes_]
+        return pd.DataFrame(table, index=pd.Index(self.classes_, name="instrument"))
+
+    def cv_macro(self) -> dict[str, tuple[float, float]]:
+        """Macro CV scores: per fold the mean over classes, then mean and std over the folds.
+
+        Returns
+        -------
+        dict
+            ``"roc_auc"`` and ``"ap"`` -> (mean, population std) over folds; a fold's macro score
+            skips the classes it cannot score.
+        """
+        check_is_fitted(self, "cv_scores_")
+        out = {}
+        for metric in D.CV_METRICS:
+            per_fold = np.array([mean_over_classes(col) for col in self.cv_scores_[metric].T])
+            out[metric] = (_nan_stat(np.nanmean, per_fold), _nan_stat(np.nanstd, per_fold))
+        return out
+
     def save(self, path: str | Path) -> None:
-        """Write the fitted model and its metadata to `path` (joblib, atomic)."""
+        """Write the fitted model, its CV evidence and metadata to `path` (joblib, atomic)."""
         check_is_fitted(self, "estimators_")
         save_model(self, path)
 
@@ -240,30 +296,24 @@ class PerInstrumentModel(BaseEstimator):
             )
         return self.kind, poolings, grid
 
-    def _fit_all(self, kind, poolings, grid, X, Y, Y_mask, X_val, Y_v, Y_mask_val):
-        """Fit every (pooling, class) job in parallel; return pooling -> list of InstrumentFit."""
+    def _fit_all(self, kind, poolings, grid, X, Y, Y_mask, folds):
+        """Run every (pooling, class) task in parallel; return pooling -> list of InstrumentCV."""
         jobs = []
         for p in poolings:
-            F, F_val = pool(X, p), pool(X_val, p)
+            F = pool(X, p)
             for k in range(Y.shape[1]):
-                rows, vrows = Y_mask[:, k], Y_mask_val[:, k]
+                rows = Y_mask[:, k]
                 jobs.append(
                     delayed(_keyed_fit)(
-                        (p, k),
-                        kind,
-                        F[rows],
-                        Y[rows, k],
-                        F_val[vrows],
-                        Y_v[vrows, k],
-                        grid,
+                        (p, k), kind, F[rows], Y[rows, k], folds[rows, k], grid, self.n_folds,
                         self.seed,
                     )
-                )
+                )  # fmt: skip
         results = Parallel(n_jobs=self.n_jobs, return_as="generator_unordered")(jobs)
         bar = tqdm(
             results,
             total=len(jobs),
-            desc=f"{kind} per instrument",
+            desc=f"{kind}: {self.n_folds}-fold CV per instrument",
             disable=None if self.progress else True,
         )
         fits = {p: [None] * Y.shape[1] for p in poolings}
@@ -272,46 +322,22 @@ class PerInstrumentModel(BaseEstimator):
         return fits
 
 
-def _keyed_fit(key, kind, X, y, X_val, y_val, grid, seed) -> tuple[tuple, InstrumentFit]:
-    return key, fit_instrument(kind, X, y, X_val, y_val, grid=grid, seed=seed)
+def _keyed_fit(key, kind, X, y, folds, grid, n_folds, seed) -> tuple[tuple, InstrumentCV]:
+    return key, select_and_fit(kind, X, y, folds, grid=grid, n_folds=n_folds, seed=seed)
 
 
-def _check_split(suffix: str, X, Y_true, Y_mask) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    X, Y_true, Y_mask = np.asarray(X), np.asarray(Y_true, dtype=np.float64), np.asarray(Y_mask)
-    if X.ndim != 3 or X.shape[0] == 0:
-        raise ParameterError(
-            f"X{suffix} must be (n_clips, n_frames, n_dims), n_clips > 0; given X{suffix}.shape={X.shape}"
-        )
-    if Y_true.ndim != 2 or Y_true.shape[0] != X.shape[0] or Y_mask.shape != Y_true.shape:
-        raise ParameterError(
-            f"Y_true{suffix} and Y_mask{suffix} must be (n_clips, n_classes) with the n_clips of X{suffix}; "
-            f"given X{suffix}.shape={X.shape}, Y_true{suffix}.shape={Y_true.shape}, Y_mask{suffix}.shape={Y_mask.shape}"
-        )
-    if Y_mask.dtype != bool:
-        raise ParameterError(
-            f"Y_mask{suffix} must be bool (True = annotated); given dtype={Y_mask.dtype}"
-        )
-    if not np.isfinite(X).all():
-        raise ParameterError(
-            f"X{suffix} holds NaN or infinity; given X{suffix}.dtype={X.dtype}: clean the features"
-        )
-    observed = Y_true[Y_mask]
-    if not (np.isfinite(observed).all() and ((observed >= 0) & (observed <= 1)).all()):
-        raise ParameterError(
-            f"observed Y_true{suffix} must lie in [0, 1]; given values from {observed.min()} to {observed.max()}"
-        )
-    return X, Y_true, Y_mask
+def _oof_threshold(oof: np.ndarray, y: np.ndarray, notes: list[str]) -> float:
+    """F1-best threshold on a class's out-of-fold predictions; the fallback (noted) without any."""
+    scored = np.isfinite(oof)
+    if not y[scored].any():
+        notes.append(f"no out-of-fold prediction of a positive: threshold {FALLBACK_THRESHOLD}")
+        return FALLBACK_THRESHOLD
+    return best_f1_threshold(y[scored], oof[scored])[0]
 
 
-def _class_names(classes: tuple[str, ...] | None, n_classes: int) -> tuple[str, ...]:
-    if classes is None:
-        classes = CLASSES
-    if len(classes) != n_classes:
-        raise ParameterError(
-            f"need one class name per column of Y_true ({n_classes}); given {len(classes)} names: "
-            f"pass classes=... matching Y_true"
-        )
-    return tuple(str(c) for c in classes)
+def _nan_stat(stat, values: np.ndarray) -> float:
+    values = np.asarray(values, dtype=np.float64)
+    return float(stat(values)) if np.isfinite(values).any() else float("nan")
 
 
 def _warn_single_label_training(names, Y: np.ndarray, Y_mask: np.ndarray) -> None:
@@ -320,6 +346,18 @@ def _warn_single_label_training(names, Y: np.ndarray, Y_mask: np.ndarray) -> Non
         warnings.warn(
             f"training has no positive or no negative for {bad}: each gets a constant prediction "
             "(its training prior); the other classes train normally",
+            DegenerateClassWarning,
+            stacklevel=3,
+        )
+
+
+def _warn_fallbacks(names, fallback: np.ndarray, Y: np.ndarray, Y_mask: np.ndarray) -> None:
+    learnable = [has_both_classes(Y[Y_mask[:, k], k]) for k in range(Y.shape[1])]
+    bad = [names[k] for k in range(Y.shape[1]) if fallback[k] and learnable[k]]
+    if bad:
+        warnings.warn(
+            f"cross-validation could not select for {bad} (too few folds with a held-out positive "
+            "and negative): each gets its default configuration; see notes_",
             DegenerateClassWarning,
             stacklevel=3,
         )

@@ -25,14 +25,18 @@ PICKLE_LIBRARIES = ("numpy", "scikit-learn", "xgboost", "joblib")
 
 
 def model_metadata(model) -> dict:
-    """Plain-JSON description of a fitted `PerInstrumentModel`."""
+    """Plain-JSON description of a fitted `PerInstrumentModel`, its CV evidence included.
+
+    ``cv`` holds the per-class, per-fold held-out scores of the chosen configurations
+    (``roc_auc``, ``ap``: n_classes lists of n_folds values, None where not computable), the
+    fallbacks and notes; the fold assignment itself (`folds_`) travels with the pickled model.
+    """
     return {
         "format": D.FILE_FORMAT,
         "format_version": D.FILE_FORMAT_VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "kind": model.kind,
         "pooling": model.pooling_,
-        "pooling_scores": {p: float(v) for p, v in model.pooling_scores_.items()},
         "shape": list(model.feature_shape_),
         "x_dtype": model.x_dtype_,
         "x_range": list(model.x_range_),
@@ -40,11 +44,26 @@ def model_metadata(model) -> dict:
         "classes": [str(c) for c in model.classes_],
         "thresholds": [float(t) for t in model.thresholds_],
         "params": model.params_,
-        "val_ap": [float(v) for v in model.val_ap_],
+        "cv": {
+            "n_folds": model.n_folds,
+            "criterion": D.CV_CRITERION,
+            "pooling_scores": {p: _json_float(v) for p, v in model.pooling_scores_.items()},
+            **{
+                m: [[_json_float(v) for v in row] for row in model.cv_scores_[m]]
+                for m in D.CV_METRICS
+            },
+            "fallback": [bool(f) for f in model.fallback_],
+            "notes": [list(notes) for notes in model.notes_],
+        },
         "seed": model.seed,
         "train_time_s": float(model.train_time_s_),
         "versions": library_versions(PICKLE_LIBRARIES),
     }
+
+
+def _json_float(value: float) -> float | None:
+    """A float for JSON: None where it is NaN (not computable)."""
+    return None if np.isnan(value) else float(value)
 
 
 def save_model(model, path: str | Path) -> None:

@@ -1,4 +1,4 @@
-"""Tests of baselines/: label masking, validation-only choices, determinism, persistence."""
+"""Tests of baselines/: label masking, CV-only choices, refits, determinism, persistence."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import warnings
 import joblib
 import numpy as np
 import pytest
-from sklearn.metrics import average_precision_score
+from sklearn.ensemble import RandomForestClassifier
 from sklearn.utils.estimator_checks import check_estimator
 
 from baselines import (
@@ -18,14 +18,18 @@ from baselines import (
     pool,
     read_metadata,
 )
-from baselines.instrument import _lr
+from baselines import defaults as D
+from baselines.folds import assign_folds
+from baselines.instrument import fit_estimator, positive_proba
+from baselines.selection import select_and_fit
 from core.errors import DatasetError, ParameterError
 from core.metrics import masked_scores, mean_over_classes
-from core.thresholds import validation_thresholds
+from core.targets import is_positive
+from core.thresholds import FALLBACK_THRESHOLD, best_f1_threshold
 from features.demo.synthetic import make_synthetic
 from features.openmic import CLASSES
 
-N_FIT, N_VAL, N_TEST = 300, 150, 100
+N_TRAIN, N_TEST = 400, 100
 SMALL_GRIDS = {
     "lr": {"C": (0.01, 1.0)},
     "xgb": {"max_depth": (2,), "learning_rate": (0.3,)},
@@ -33,21 +37,26 @@ SMALL_GRIDS = {
 }
 
 
+def _artists(n: int, seed: int = 0) -> np.ndarray:
+    """Artist ids, 1-5 clips each in runs, every 10th clip without an artist (-1)."""
+    rng = np.random.default_rng(seed)
+    ids = np.repeat(np.arange(n), rng.integers(1, 6, n))[:n]
+    ids[::10] = -1
+    return ids
+
+
 @pytest.fixture(scope="module")
 def data():
-    X, Y_true, Y_mask = make_synthetic(N_FIT + N_VAL + N_TEST, seed=1, signal=1.5)
-    cut = np.cumsum([N_FIT, N_VAL])
+    X, Y_true, Y_mask = make_synthetic(N_TRAIN + N_TEST, seed=1, signal=1.5, labels_per_clip=4)
+    train = (X[:N_TRAIN], Y_true[:N_TRAIN], Y_mask[:N_TRAIN])
     return {
-        name: (X[s], Y_true[s], Y_mask[s])
-        for name, s in zip(
-            ("fit", "val", "test"),
-            (slice(0, cut[0]), slice(cut[0], cut[1]), slice(cut[1], None)),
-            strict=True,
-        )
+        "train": train,
+        "groups": _artists(N_TRAIN),
+        "test": (X[N_TRAIN:], Y_true[N_TRAIN:], Y_mask[N_TRAIN:]),
     }
 
 
-def _fit(kind, fit, val, **kwargs):
+def _fit(kind, train, groups, **kwargs):
     params = {
         "pooling": "mean",
         "n_jobs": 2,
@@ -57,9 +66,7 @@ def _fit(kind, fit, val, **kwargs):
     }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DegenerateClassWarning)
-        return PerInstrumentModel(kind, **params).fit(
-            *fit, X_val=val[0], Y_true_val=val[1], Y_mask_val=val[2]
-        )
+        return PerInstrumentModel(kind, **params).fit(*train, groups=groups)
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +76,7 @@ def models(data):
 
     def get(kind):
         if kind not in cache:
-            cache[kind] = _fit(kind, data["fit"], data["val"])
+            cache[kind] = _fit(kind, data["train"], data["groups"])
         return cache[kind]
 
     return get
@@ -109,65 +116,138 @@ def test_pooling_rejects_unknown_name():
 @pytest.mark.parametrize("kind", ["lr", "xgb", "rf"])
 def test_unobserved_labels_have_no_influence(data, models, kind):
     rng = np.random.default_rng(0)
-    (X, Y_true, Y_mask), (Xv, Yv, Mv) = data["fit"], data["val"]
+    X, Y_true, Y_mask = data["train"]
     scrambled = np.where(Y_mask, Y_true, rng.choice([0.0, 1.0], Y_true.shape))
-    scrambled_val = np.where(Mv, Yv, rng.choice([0.0, 1.0], Yv.shape))
     assert not np.array_equal(scrambled, Y_true)
     a = models(kind)
-    b = _fit(kind, (X, scrambled, Y_mask), (Xv, scrambled_val, Mv))
+    b = _fit(kind, (X, scrambled, Y_mask), data["groups"])
     X_test = data["test"][0]
     np.testing.assert_array_equal(a.predict_proba(X_test), b.predict_proba(X_test))
     np.testing.assert_array_equal(a.thresholds_, b.thresholds_)
+    np.testing.assert_array_equal(a.folds_, b.folds_)
+    np.testing.assert_array_equal(a.cv_scores_["roc_auc"], b.cv_scores_["roc_auc"])
     assert a.params_ == b.params_
 
 
 def test_mask_is_not_a_target(data):
     """A class asked about on every clip but never present must not look 'present'."""
-    X, Y_true, Y_mask = (a.copy() for a in data["fit"])
-    Xv, Yv, Mv = (a.copy() for a in data["val"])
+    X, Y_true, Y_mask = (a.copy() for a in data["train"])
     Y_mask[:, 0], Y_true[:, 0] = True, 0.0
-    Mv[:, 0], Yv[:, 0] = True, 0.0
     with pytest.warns(DegenerateClassWarning, match="accordion"):
         model = PerInstrumentModel(
             "lr", pooling="mean", n_jobs=2, progress=False, grid=SMALL_GRIDS["lr"]
-        ).fit(X, Y_true, Y_mask, X_val=Xv, Y_true_val=Yv, Y_mask_val=Mv)
+        ).fit(X, Y_true, Y_mask, groups=data["groups"])
     assert np.all(model.predict_proba(data["test"][0])[:, 0] == 0.0)
+    assert model.thresholds_[0] == FALLBACK_THRESHOLD and model.fallback_[0]
+    assert "training holds no positive" in model.notes_[0][0]
 
 
-# Thresholds ---------------------------------------------------------------------------------------
+# Folds, out-of-fold thresholds, refits ------------------------------------------------------------
 
 
-def test_thresholds_are_the_validation_search_on_validation_predictions(data, lr_model):
-    Xv, Yv, Mv = data["val"]
-    P_val = lr_model.predict_proba(Xv)
-    expected, fallback = validation_thresholds(P_val, Yv, Mv)
-    np.testing.assert_array_equal(lr_model.thresholds_, expected)
-    chosen = [k for k in range(len(CLASSES)) if k not in fallback]
-    assert len(chosen) >= 15
-    assert all(lr_model.thresholds_[k] in P_val[Mv[:, k], k] for k in chosen)  # validation scores
-    # Training labels move the model, but thresholds still come from its validation scores: flipping
-    # training labels of one class changes its threshold only through the validation predictions.
-    X, Y_true, Y_mask = data["fit"]
-    flipped = np.where(Y_mask[:, [2]], 1.0 - Y_true[:, [2]], Y_true[:, [2]])
-    Y2 = Y_true.copy()
-    Y2[:, 2] = flipped[:, 0]
-    other = _fit("lr", (X, Y2, Y_mask), data["val"])
-    np.testing.assert_array_equal(
-        np.delete(other.thresholds_, 2), np.delete(lr_model.thresholds_, 2)
-    )
-    s2 = other.predict_proba(Xv)[Mv[:, 2], 2]
-    assert other.thresholds_[2] in s2
+def test_folds_are_seeded_and_grouped_by_artist(data, lr_model):
+    _, Y_true, Y_mask = data["train"]
+    expected, _ = assign_folds(data["groups"], Y_true, Y_mask, n_folds=5, seed=0)
+    np.testing.assert_array_equal(lr_model.folds_, expected)
+    other = _fit("lr", data["train"], data["groups"], seed=1)
+    assert not np.array_equal(other.folds_, lr_model.folds_)
+    known = data["groups"] >= 0
+    for k in range(len(CLASSES)):
+        rows = Y_mask[:, k] & known
+        for artist in np.unique(data["groups"][rows]):
+            assert np.unique(lr_model.folds_[rows & (data["groups"] == artist), k]).size == 1
 
 
-def test_threshold_fallback_warns_by_name(data):
-    Xv, Yv, Mv = (a.copy() for a in data["val"])
-    Yv[Mv[:, 7], 7] = 0.1  # flute: no positive in validation
-    with pytest.warns(DegenerateClassWarning, match=r"validation.*flute"):
+def test_thresholds_are_best_f1_on_independent_out_of_fold_predictions():
+    """Tiny case: 3 classes, 4 folds, one C; OOF predictions rebuilt by hand from folds_."""
+    X, Y_true, Y_mask = make_synthetic(90, seed=4, n_classes=3, labels_per_clip=2.5, signal=2.0)
+    groups = np.arange(90) // 3
+    model = PerInstrumentModel(
+        "lr", n_folds=4, pooling="mean", n_jobs=1, progress=False, grid={"C": (0.5,)}
+    ).fit(X, Y_true, Y_mask, groups=groups, classes=("a", "b", "c"))
+    F = clip_mean(X)
+    for k in range(3):
+        rows = np.flatnonzero(Y_mask[:, k])
+        y, folds = is_positive(Y_true[rows, k]), model.folds_[rows, k]
+        assert set(folds) == {0, 1, 2, 3}
+        oof = np.empty(len(rows))
+        for f in range(4):
+            held = folds == f
+            est = fit_estimator("lr", {"C": 0.5}, F[rows][~held], y[~held], seed=0)
+            oof[held] = est.predict_proba(F[rows][held])[:, 1]
+        assert model.thresholds_[k] == best_f1_threshold(y, oof)[0]
+        assert model.thresholds_[k] in oof  # a held-out score, not a training one
+
+
+def test_final_models_are_refitted_on_all_observed_rows(data, lr_model):
+    X, Y_true, Y_mask = data["train"]
+    F = clip_mean(X)
+    for k, est in enumerate(lr_model.estimators_):
+        rows = Y_mask[:, k]
+        assert est[0].n_samples_seen_ == rows.sum()
+        direct = fit_estimator(
+            "lr", lr_model.params_[k], F[rows], is_positive(Y_true[rows, k]), seed=0
+        )
+        np.testing.assert_allclose(
+            positive_proba(est, F[:20]), positive_proba(direct, F[:20]), rtol=0, atol=1e-12
+        )
+
+
+def test_rf_is_the_official_forest_on_all_rows_with_cv_thresholds(data, models):
+    rf = models("rf")
+    X, Y_true, Y_mask = data["train"]
+    F = clip_mean(X)
+    for k in (0, 7, 19):
+        rows = Y_mask[:, k]
+        official = RandomForestClassifier(max_depth=8, n_estimators=100, random_state=0, n_jobs=1)
+        official.fit(F[rows], is_positive(Y_true[rows, k]))
+        np.testing.assert_array_equal(
+            positive_proba(rf.estimators_[k], F), official.predict_proba(F)[:, 1]
+        )
+        assert rf.params_[k] == D.RF_PARAMS
+        assert np.isfinite(rf.cv_scores_["roc_auc"][k]).sum() >= D.MIN_SCORED_FOLDS
+    np.testing.assert_array_equal(rf.folds_, models("lr").folds_)  # the same folds for every kind
+
+
+def test_folds_without_positives_are_named_in_notes(data):
+    X, Y_true, Y_mask = (a.copy() for a in data["train"])
+    k = 7  # flute: 3 positives of 3 artists, so 2 of the 5 folds hold none
+    rows = np.flatnonzero(Y_mask[:, k] & (data["groups"] >= 0))
+    _, first = np.unique(data["groups"][rows], return_index=True)
+    Y_true[Y_mask[:, k], k] = 0.1
+    Y_true[rows[first[:3]], k] = 0.9
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DegenerateClassWarning)  # 3 scored folds: no fallback
         model = PerInstrumentModel(
             "lr", pooling="mean", n_jobs=2, progress=False, grid=SMALL_GRIDS["lr"]
-        ).fit(*data["fit"], X_val=Xv, Y_true_val=Yv, Y_mask_val=Mv)
-    assert model.thresholds_[7] == 0.5
-    assert np.isnan(model.val_ap_[7])
+        ).fit(X, Y_true, Y_mask, groups=data["groups"])
+    observed = Y_mask[:, k]
+    positive_folds = set(model.folds_[observed & (Y_true[:, k] > 0.5), k])
+    empty = sorted(set(range(5)) - positive_folds)
+    assert len(empty) == 2
+    for fold in empty:
+        assert f"fold {fold}: held-out part has no positive" in model.notes_[k]
+        assert np.isnan(model.cv_scores_["roc_auc"][k, fold])
+        assert np.isnan(model.cv_scores_["ap"][k, fold])
+    assert np.isfinite(model.cv_scores_["roc_auc"][k, sorted(positive_folds)]).all()
+    assert not model.fallback_[k]
+    summary = model.cv_summary()
+    assert summary.loc["flute", "folds_scored"] == 3
+    assert f"fold {empty[0]}: held-out part has no positive" in summary.loc["flute", "notes"]
+
+
+def test_too_few_scorable_folds_fall_back_with_a_warning_by_name(data):
+    X, Y_true, Y_mask = (a.copy() for a in data["train"])
+    k = 2  # bass: one positive, so one fold at most can be scored
+    Y_true[Y_mask[:, k], k] = 0.1
+    Y_true[np.flatnonzero(Y_mask[:, k])[0], k] = 0.9
+    with pytest.warns(DegenerateClassWarning, match=r"could not select for \['bass'\]"):
+        model = PerInstrumentModel(
+            "lr", pooling="mean", n_jobs=2, progress=False, grid=SMALL_GRIDS["lr"]
+        ).fit(X, Y_true, Y_mask, groups=data["groups"])
+    assert model.fallback_[k] and model.params_[k] == D.LR_DEFAULT
+    assert any("nothing selected" in note for note in model.notes_[k])
+    assert model.fallback_.sum() == 1
 
 
 # Determinism and degenerate classes ---------------------------------------------------------------
@@ -176,99 +256,113 @@ def test_threshold_fallback_warns_by_name(data):
 @pytest.mark.parametrize("kind", ["xgb", "rf"])
 def test_same_seed_same_model(data, models, kind):
     a = models(kind)
-    b = _fit(kind, data["fit"], data["val"], seed=0, n_jobs=1 if kind == "xgb" else 2)
+    b = _fit(kind, data["train"], data["groups"], seed=0, n_jobs=1)
     np.testing.assert_array_equal(
         a.predict_proba(data["test"][0]), b.predict_proba(data["test"][0])
     )
+    np.testing.assert_array_equal(a.cv_scores_["ap"], b.cv_scores_["ap"])
 
 
 def test_single_label_classes_are_constant_and_others_train(data, lr_model):
-    X, Y_true, Y_mask = data["fit"]
+    X, Y_true, Y_mask = data["train"]
     Y2 = Y_true.copy()
     Y2[:, 3] = np.where(Y_mask[:, 3], 0.0, 0.5)  # cello: no positive
     Y2[:, 5] = np.where(Y_mask[:, 5], 1.0, 0.5)  # cymbals: no negative
     with pytest.warns(DegenerateClassWarning, match=r"'cello', 'cymbals'"):
         model = PerInstrumentModel(
             "lr", pooling="mean", n_jobs=2, progress=False, grid=SMALL_GRIDS["lr"]
-        ).fit(
-            X,
-            Y2,
-            Y_mask,
-            X_val=data["val"][0],
-            Y_true_val=data["val"][1],
-            Y_mask_val=data["val"][2],
-        )
+        ).fit(X, Y2, Y_mask, groups=data["groups"])
     P = model.predict_proba(data["test"][0])
     assert np.all(P[:, 3] == 0.0) and np.all(P[:, 5] == 1.0)
     assert model.params_[3] == {"constant": 0.0} and model.params_[5] == {"constant": 1.0}
+    assert np.isnan(model.cv_scores_["roc_auc"][[3, 5]]).all()
     others = [k for k in range(len(CLASSES)) if k not in (3, 5)]
     # Classes are fitted independently: the other 18 equal those of the untouched model.
     np.testing.assert_array_equal(P[:, others], lr_model.predict_proba(data["test"][0])[:, others])
     assert all(P[:, k].std() > 0 for k in others)
 
 
-# Hyper-parameters on validation -------------------------------------------------------------------
+# Choices by cross-validation ----------------------------------------------------------------------
 
 
-def test_lr_c_is_best_validation_ap(data):
-    grid = {"C": (0.001, 0.1, 10.0)}
-    model = _fit("lr", data["fit"], data["val"], grid=grid)
-    (X, Y_true, Y_mask), (Xv, Yv, Mv) = data["fit"], data["val"]
-    F, Fv = clip_mean(X), clip_mean(Xv)
-    for k in range(len(CLASSES)):
-        yv = Yv[Mv[:, k], k] >= 0.5
-        if yv.all() or not yv.any():
-            assert model.params_[k] == {"C": 0.1}  # default when validation cannot score
-            continue
+def test_choices_are_the_per_instrument_cv_selection(data, lr_model):
+    X, Y_true, Y_mask = data["train"]
+    F = clip_mean(X)
+    for k in (1, 9, 15):
         rows = Y_mask[:, k]
-        aps = [
-            average_precision_score(
-                yv, _lr(C).fit(F[rows], Y_true[rows, k] >= 0.5).predict_proba(Fv[Mv[:, k]])[:, 1]
-            )
-            for C in grid["C"]
-        ]
-        assert model.params_[k]["C"] == grid["C"][int(np.argmax(aps))]
-        assert model.val_ap_[k] == pytest.approx(max(aps))
+        cv = select_and_fit(
+            "lr", F[rows], is_positive(Y_true[rows, k]), lr_model.folds_[rows, k],
+            grid=SMALL_GRIDS["lr"], n_folds=5, seed=0,
+        )  # fmt: skip
+        assert lr_model.params_[k] == cv.params
+        np.testing.assert_array_equal(lr_model.cv_scores_["roc_auc"][k], cv.fold_scores["roc_auc"])
 
 
-def test_xgb_trees_by_early_stopping(models):
+def test_xgb_trees_come_from_the_folds(models):
     model = models("xgb")
     for params, est in zip(model.params_, model.estimators_, strict=True):
         if "constant" in params:
             continue
-        assert params["n_estimators"] == est.best_iteration + 1
+        assert est.get_booster().num_boosted_rounds() == params["n_estimators"]
         assert params["max_depth"] == 2 and est.get_params()["n_jobs"] == 1
 
 
-def test_auto_pooling_picks_better_mean_validation_ap(data):
-    model = _fit("lr", data["fit"], data["val"], pooling="auto")
+def test_auto_pooling_picks_the_better_macro_cv_score(data):
+    model = _fit("lr", data["train"], data["groups"], pooling="auto")
     assert set(model.pooling_scores_) == {"mean", "mean_std"}
     assert model.pooling_ == max(model.pooling_scores_, key=model.pooling_scores_.get)
-    fixed = _fit("lr", data["fit"], data["val"], pooling=model.pooling_)
+    fixed = _fit("lr", data["train"], data["groups"], pooling=model.pooling_)
     np.testing.assert_array_equal(
         model.predict_proba(data["test"][0]), fixed.predict_proba(data["test"][0])
     )
+    macro = np.nanmean([np.nanmean(row) for row in model.cv_scores_["roc_auc"]])
+    assert model.pooling_scores_[model.pooling_] == pytest.approx(macro)
+
+
+def test_cv_summary_and_macro_agree_with_the_fold_scores(lr_model):
+    summary = lr_model.cv_summary()
+    assert list(summary.index) == list(CLASSES)
+    scores = lr_model.cv_scores_["roc_auc"]
+    assert scores.shape == (20, 5)
+    np.testing.assert_allclose(summary["roc_auc_mean"], np.nanmean(scores, axis=1))
+    np.testing.assert_allclose(summary["roc_auc_std"], np.nanstd(scores, axis=1))
+    mean, std = lr_model.cv_macro()["roc_auc"]
+    per_fold = np.nanmean(scores, axis=0)
+    assert mean == pytest.approx(per_fold.mean()) and std == pytest.approx(per_fold.std())
+    assert 0.5 < mean < 1.0
 
 
 # Persistence --------------------------------------------------------------------------------------
 
 
-def test_save_load_roundtrip(tmp_path, data, lr_model):
+def test_save_load_roundtrip_keeps_the_cv_evidence(tmp_path, data, lr_model):
     path = tmp_path / "models" / "lr.joblib"
     lr_model.save(path)
     assert [p.name for p in path.parent.iterdir()] == ["lr.joblib"]  # no temp file left
     loaded = PerInstrumentModel.load(path, expect_features={"shape": (10, 128), "classes": CLASSES})
     X_test = data["test"][0]
     np.testing.assert_array_equal(loaded.predict_proba(X_test), lr_model.predict_proba(X_test))
+    np.testing.assert_array_equal(loaded.folds_, lr_model.folds_)
+    for metric in ("roc_auc", "ap"):
+        np.testing.assert_array_equal(loaded.cv_scores_[metric], lr_model.cv_scores_[metric])
+    assert loaded.notes_ == lr_model.notes_ and loaded.params_ == lr_model.params_
+    np.testing.assert_array_equal(loaded.fallback_, lr_model.fallback_)
+    assert loaded.cv_summary().equals(lr_model.cv_summary())
     meta = read_metadata(path)
     assert meta["kind"] == "lr" and meta["shape"] == [10, 128] and meta["classes"] == list(CLASSES)
     assert meta["x_dtype"] == "int64" and 0 <= meta["x_range"][0] < meta["x_range"][1] <= 255
     assert meta["thresholds"] == lr_model.thresholds_.tolist()
     assert meta["params"] == lr_model.params_ and meta["train_time_s"] > 0
+    cv = meta["cv"]
+    assert cv["n_folds"] == 5 and cv["criterion"] == "roc_auc"
+    np.testing.assert_array_equal(
+        np.array(cv["ap"], dtype=float), lr_model.cv_scores_["ap"]
+    )  # None (NaN) entries become NaN again
+    assert cv["notes"] == lr_model.notes_ and cv["fallback"] == lr_model.fallback_.tolist()
     assert {"scikit-learn", "xgboost", "numpy"} <= set(meta["versions"])
 
 
-def test_xgb_roundtrip_keeps_best_iteration(tmp_path, data, models):
+def test_xgb_roundtrip_keeps_the_trees(tmp_path, data, models):
     model = models("xgb")
     model.save(tmp_path / "xgb.joblib")
     loaded = PerInstrumentModel.load(tmp_path / "xgb.joblib")
@@ -310,32 +404,35 @@ def test_load_bad_files(tmp_path):
         ({"kind": "svm"}, "kind=.svm."),
         ({"pooling": "max"}, "pooling=.max."),
         ({"grid": {"C": ()}}, "grid"),
+        ({"n_folds": 1}, "n_folds=1"),
     ],
 )
 def test_bad_parameters(data, params, match):
     with pytest.raises(ParameterError, match=match):
-        PerInstrumentModel(**params).fit(
-            *data["fit"], X_val=data["val"][0], Y_true_val=data["val"][1], Y_mask_val=data["val"][2]
-        )
+        PerInstrumentModel(**params).fit(*data["train"], groups=data["groups"])
 
 
 def test_bad_arrays(data, lr_model):
-    X, Y_true, Y_mask = data["fit"]
-    val = {"X_val": data["val"][0], "Y_true_val": data["val"][1], "Y_mask_val": data["val"][2]}
+    X, Y_true, Y_mask = data["train"]
+    groups = data["groups"]
     with pytest.raises(ParameterError, match="Y_mask must be bool"):
-        PerInstrumentModel().fit(X, Y_true, Y_mask.astype(int), **val)
-    with pytest.raises(ParameterError, match=r"Y_true.shape=\(299, 20\)"):
-        PerInstrumentModel().fit(X, Y_true[1:], Y_mask[1:], **val)
+        PerInstrumentModel().fit(X, Y_true, Y_mask.astype(int), groups=groups)
+    with pytest.raises(ParameterError, match=r"Y_true.shape=\(399, 20\)"):
+        PerInstrumentModel().fit(X, Y_true[1:], Y_mask[1:], groups=groups)
     with pytest.raises(ParameterError, match="NaN"):
-        PerInstrumentModel().fit(X.astype(float) * np.nan, Y_true, Y_mask, **val)
+        PerInstrumentModel().fit(X.astype(float) * np.nan, Y_true, Y_mask, groups=groups)
     with pytest.raises(ParameterError, match="classes"):
-        PerInstrumentModel().fit(X, Y_true, Y_mask, **val, classes=("a",))
+        PerInstrumentModel().fit(X, Y_true, Y_mask, groups=groups, classes=("a",))
+    with pytest.raises(ParameterError, match=r"groups.shape=\(399,\)"):
+        PerInstrumentModel().fit(X, Y_true, Y_mask, groups=groups[1:])
+    with pytest.raises(TypeError, match="groups"):
+        PerInstrumentModel().fit(X, Y_true, Y_mask)
     with pytest.raises(ParameterError, match=r"given X.shape=\(2, 10, 64\)"):
         lr_model.predict_proba(np.zeros((2, 10, 64)))
 
 
 # Checks that call sklearn's fit(X, y) cannot apply: fit needs Y_mask (which pairs are labelled) and
-# a validation split, and X is (n, frames, dims). Those properties are tested above through the real
+# artist groups, and X is (n, frames, dims). Those properties are tested above through the real
 # signature (fit returns self, determinism, pickling via save/load, NaN rejection).
 FIT_XY_CHECKS = (
     "check_complex_data check_dict_unchanged check_dont_overwrite_parameters check_dtype_object "
@@ -351,7 +448,7 @@ FIT_XY_CHECKS = (
 
 
 def test_sklearn_estimator_checks_that_apply():
-    expected = dict.fromkeys(FIT_XY_CHECKS, "fit needs Y_mask, a validation split and 3-D X")
+    expected = dict.fromkeys(FIT_XY_CHECKS, "fit needs Y_mask, artist groups and 3-D X")
     results = check_estimator(
         PerInstrumentModel(n_jobs=1, progress=False),
         expected_failed_checks=expected,
@@ -372,15 +469,13 @@ def test_sklearn_estimator_checks_that_apply():
 
 
 def test_fit_returns_self_and_keeps_params(data):
-    model = PerInstrumentModel("lr", pooling="mean", n_jobs=2, progress=False, grid={"C": (1.0,)})
-    before = model.get_params()
-    assert (
-        model.fit(
-            *data["fit"], X_val=data["val"][0], Y_true_val=data["val"][1], Y_mask_val=data["val"][2]
-        )
-        is model
+    model = PerInstrumentModel(
+        "lr", n_folds=3, pooling="mean", n_jobs=2, progress=False, grid={"C": (1.0,)}
     )
+    before = model.get_params()
+    assert model.fit(*data["train"], groups=data["groups"]) is model
     assert model.get_params() == before
+    assert model.cv_scores_["roc_auc"].shape == (20, 3) and model.folds_.max() == 2
 
 
 # What the baselines learn -------------------------------------------------------------------------
@@ -388,13 +483,13 @@ def test_fit_returns_self_and_keeps_params(data):
 
 def test_baselines_learn_the_synthetic_signal(data, models):
     X_test, Y_true, Y_mask = data["test"]
-    for kind in ("lr", "rf"):
+    for kind in ("lr", "xgb", "rf"):
         scores = masked_scores(models(kind).predict_proba(X_test), Y_true, Y_mask)
         assert mean_over_classes(scores["ap"]) > 0.6 and mean_over_classes(scores["roc_auc"]) > 0.6
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DegenerateClassWarning)
         rf = PerInstrumentModel("rf", n_jobs=2, progress=False).fit(
-            *data["fit"], X_val=data["val"][0], Y_true_val=data["val"][1], Y_mask_val=data["val"][2]
+            *data["train"], groups=data["groups"]
         )
     assert rf.pooling_ == "mean"  # the official baseline's clip means under "auto"
     np.testing.assert_array_equal(rf.predict_proba(X_test), models("rf").predict_proba(X_test))
