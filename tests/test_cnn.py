@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 
-import keras
 import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
+from interrupt import StopAfter
 
 from cnn import (
     CNNConfig,
@@ -186,16 +186,6 @@ def test_training_lowers_validation_loss_and_saves_model(dataset, tmp_path):
     assert again.history["epoch"].tolist() == [0, 1, 2, 3, 4]
     with pytest.raises(ParameterError, match="another config"):
         train_cnn(cache, Y_true, Y_mask, FIT, VAL, CNNConfig.quick(epochs=6), tmp_path, progress=False)
-
-
-class StopAfter(keras.callbacks.Callback):
-    def __init__(self, epoch: int) -> None:
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt
 
 
 def test_resume_continues_at_saved_epoch(dataset, tmp_path):

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 
-import keras
 import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
+from interrupt import StopAfter
 
 from cnn import (
     CNNModel,
@@ -39,16 +39,6 @@ from features.musicnn.weights import fetch_weights
 
 N_CLIPS, N_PATCHES, SIZE, N_CLASSES = 72, 3, 753, 20  # SIZE: the default layer, max_pool
 FIT, VAL = np.arange(0, 56), np.arange(56, 72)
-
-
-class StopAfter(keras.callbacks.Callback):
-    def __init__(self, epoch: int) -> None:
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt
 
 
 @pytest.fixture(scope="module")
