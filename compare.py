@@ -16,16 +16,14 @@ Ctrl-C resumes where it stopped.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import logging
 import os
 import shutil
 import sys
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline.cache import StageCache, write_json
+from pipeline.cache import write_json
 from pipeline.cluster import check_dataset, dask_cluster
 from pipeline.embeddings import RELEASE, load_embedding
 from pipeline.facts import (
@@ -38,6 +36,7 @@ from pipeline.facts import (
     write_label_stats,
 )
 from pipeline.finetune import FT_MODEL, finetune_results
+from pipeline.run_setup import check_writable_cache, prepare_run_dir, setup_logging
 from pipeline.settings import (
     CLASSICAL_MODELS,
     FT_MODES,
@@ -167,47 +166,6 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
 
 
 # -------------------------------------------------------------------------------------- run
-
-
-def prepare_run_dir(s: Settings, source: str) -> Path:
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    run_dir = Path(s.out) if s.out else Path("runs") / f"{stamp}-{source}"
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / f".write-test-{os.getpid()}"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as err:
-        raise SettingsError(
-            f"cannot write to the output folder {run_dir} ({err.strerror}); choose another with --out"
-        ) from None
-    return run_dir
-
-
-def setup_logging(run_dir: Path) -> None:
-    root = logging.getLogger()
-    root.setLevel(logging.INFO)
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    console = logging.StreamHandler(sys.stderr)
-    console.setFormatter(logging.Formatter("%(message)s"))
-    logfile = logging.FileHandler(run_dir / "compare.log")
-    logfile.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root.addHandler(console)
-    root.addHandler(logfile)
-    logging.captureWarnings(True)
-
-
-def check_writable_cache(s: Settings) -> StageCache:
-    if s.no_cache:
-        return StageCache(None)
-    root = Path(s.cache_dir).expanduser()
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise SettingsError(f"cannot create the cache folder {root} ({err.strerror}); "
-                            "choose another with --cache-dir, or run with --no-cache") from None
-    return StageCache(root)
 
 
 def run(s: Settings) -> int:

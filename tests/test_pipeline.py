@@ -157,17 +157,24 @@ def test_model_size_counts_every_file_of_a_folder(tmp_path):
 
 def test_run_record_has_the_documented_fields(openmic_factory):
     root = openmic_factory(n_clips=40)
-    data = load_data(root, Settings(instruments=("trumpet", "violin")))
+    data = load_data(root, Settings(instruments=("clarinet", "flute", "trumpet")))
+    embeddings = {"release": {"description": "X", "provenance": "npz", "dim": 128, "frames_per_clip": 10}}
     record = run_record(Settings(seed=3), data, root, {"000046_3840": "missing"},
-                        {"lr": {"train_time_s": 1.0}}, {"data_s": 0.5})
-    assert list(record) == ["created", "seed", "settings", "dataset", "models", "timings", "versions"]
+                        {"lr@release": {"train_time_s": 1.0}}, {"data_s": 0.5},
+                        embeddings=embeddings, n_data_problems=2)
+    assert list(record) == ["created", "seed", "settings", "dataset", "embeddings", "models",
+                            "timings", "versions"]
     assert record["seed"] == 3 and record["settings"]["seed"] == 3
+    assert record["embeddings"] == embeddings
     dataset = record["dataset"]
     assert dataset["source"] == "custom" and dataset["root"] == str(root)
-    assert dataset["instruments"] == ["trumpet", "violin"]
-    assert (dataset["n_train"], dataset["n_val"], dataset["n_test"]) == (
-        len(data.fit_idx), len(data.val_idx), len(data.test_idx))
+    assert dataset["instruments"] == ["clarinet", "flute", "trumpet"]
+    assert (dataset["n_train"], dataset["n_fit"], dataset["n_val"], dataset["n_test"]) == (
+        len(data.train_idx), len(data.fit_idx), len(data.val_idx), len(data.test_idx))
+    assert len(data.fit_idx) + len(data.val_idx) == len(data.train_idx)
+    assert dataset["holdout"]["n_clips"] == len(data.val_idx)
     assert dataset["skipped_clips"] == {"000046_3840": "missing"}
+    assert dataset["data_problems"] == 2
     assert set(RUN_LIBRARIES) <= set(record["versions"])  # every dependency is installed here
     json.dumps(record)  # plain JSON as it stands
 
