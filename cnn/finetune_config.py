@@ -6,9 +6,13 @@ mean pooling, by MTT_musicnn layer: max_pool (753) 0.787, max_pool and mean_pool
 (1506) 0.783, mean_pool 0.757, penultimate (200) 0.716; MTT_vgg's pool5 (256) 0.725, although
 its forward pass costs half of MTT_musicnn's (19 vs 36 CPU ms per patch). A dense head of 256
 ReLU units was no better on any layer (max_pool 0.785). Pooling the patch probabilities on
-max_pool: mean 0.787, max 0.785, attention 0.765. The full mode's defaults are a learning rate
-ten times lower, starting from the head-mode model (`cnn.finetune`), and fewer epochs: one epoch
-costs about 800 CPU ms per patch with the front end trainable (`benchmarks/bench_finetune.py`).
+max_pool: mean 0.787, max 0.785, attention 0.765.
+
+The full mode's defaults are a learning rate ten times lower, a start from the head-mode model
+(`cnn.finetune`) and fewer epochs. Its input batch norm (two weights, before the front-end
+convolutions) stays frozen: training it needs the gradient through every front-end convolution
+back to the input, 45 % of a training step's CPU time (per patch on two cores: 444 ms with it
+frozen, 800 ms without, 64 ms with the whole front end frozen; `benchmarks/bench_finetune.py`).
 """
 
 from __future__ import annotations
@@ -40,9 +44,9 @@ class FinetuneConfig(TrainingConfig):
             "attention" (`cnn.patches.AttentionPooling`).
         dense_units : hidden ReLU units of the head (0: a linear head per patch).
         dropout : dropout rate before the head's layers.
-        freeze_through : full mode only: a backbone layer (e.g. "front_end", "cnn1" for
-            musicnn; "pool2" for VGG); it and every layer it depends on stay frozen. None
-            trains every backbone weight.
+        freeze_through : full mode only: a backbone layer (e.g. "batch_normalization", the
+            input's, "front_end" or "cnn1" for musicnn; "pool2" for VGG); it and every layer it
+            depends on stay frozen. None trains every backbone weight.
     """
 
     mode: str = "head"
@@ -89,8 +93,9 @@ class FinetuneConfig(TrainingConfig):
 
     @classmethod
     def full(cls, **overrides) -> FinetuneConfig:
-        """The full mode's defaults: the backbone trained too, at a lower learning rate."""
-        settings = dict(mode="full", epochs=15, lr=1e-4, patience=5, batch_size=16)
+        """The full mode's defaults: the backbone trains too (not its input batch norm), slower."""
+        settings = dict(mode="full", epochs=15, lr=1e-4, patience=5, batch_size=16,
+                        freeze_through="batch_normalization")
         settings.update(overrides)
         return cls(**settings)
 
