@@ -41,11 +41,11 @@ def _with_musicnn_weights(cache: Path) -> Path:
     """
     from features.musicnn import fetch_weights
 
-    fetched = fetch_weights()  # <default cache>/musicnn/<version>/<MODEL>
+    version_dir = next(iter(fetch_weights().values())).parent  # <default cache>/musicnn/<version>
     (cache / "musicnn").mkdir(parents=True, exist_ok=True)
-    link = cache / "musicnn" / fetched.name
+    link = cache / "musicnn" / version_dir.name
     if not link.exists():
-        link.symlink_to(fetched, target_is_directory=True)
+        link.symlink_to(version_dir, target_is_directory=True)
     return cache
 
 
