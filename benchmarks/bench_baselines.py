@@ -130,6 +130,7 @@ def _dataset_comparison(root: Path, kinds, n_jobs: int, seed: int) -> None:
                 "test mAP": mean_over_classes(scores["ap"]),
             })  # fmt: skip
     table = pd.DataFrame(rows).set_index("model")
+    table["fallbacks"] = [("" if pd.isna(v) else str(int(v))) for v in table["fallbacks"]]
     print(table.to_string(float_format=lambda v: f"{v:.3f}", na_rep=""))
 
 
