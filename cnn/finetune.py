@@ -220,10 +220,9 @@ class FinetuneNetwork(Network):
         else:
             frozen = f"{config.backbone}'s batch-norm statistics (inference mode)"
             if config.freeze_through is not None:
-                backbone = backbone_of(model)
-                n = sum(int(np.prod(w.shape)) for w in backbone.weights) - sum(
-                    int(np.prod(w.shape)) for w in backbone.trainable_weights)
-                frozen += f"; its layers through '{config.freeze_through}' ({n} weights in all)"
+                layers = layers_through(backbone_of(model), config.freeze_through)
+                n = sum(int(np.prod(w.shape)) for layer in layers for w in layer.weights)
+                frozen += f"; its layers through '{config.freeze_through}' ({n} weights)"
         return {
             "mode": config.mode, "backbone": config.backbone, "layer": config.layer,
             "pooling": config.pooling, "n_patches": int(row_shape[0]), "normalisation": statistics,

@@ -17,7 +17,7 @@ from pipeline.embeddings import DEFAULT_EMBEDDINGS, EMBEDDING_NAMES
 
 MODEL_NAMES = ("lr", "xgb", "rf", "cnn", "musicnn-ft")
 # musicnn-ft on request only: its head-mode layer (max_pool) is a second musicnn extraction
-# beside the musicnn embedding's, about 0.5 CPU s per clip (cnn/finetune_config.py).
+# beside the musicnn embedding's, about 0.27 CPU s per clip (benchmarks/bench_finetune.py).
 DEFAULT_MODELS = ("lr", "xgb", "rf", "cnn")
 FT_MODES = ("head", "full")
 CLASSICAL_MODELS = ("lr", "xgb", "rf")

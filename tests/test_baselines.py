@@ -19,13 +19,12 @@ from baselines import (
     read_metadata,
 )
 from baselines import defaults as D
-from baselines.folds import assign_folds
 from baselines.instrument import fit_estimator, positive_proba
 from baselines.selection import select_and_fit
 from core.errors import DatasetError, ParameterError
 from core.metrics import masked_scores, mean_over_classes
 from core.targets import is_positive
-from core.thresholds import FALLBACK_THRESHOLD, best_f1_threshold
+from core.thresholds import FALLBACK_THRESHOLD
 from features.demo.synthetic import make_synthetic
 from features.openmic import CLASSES
 
@@ -143,41 +142,7 @@ def test_mask_is_not_a_target(data):
     assert "training holds no positive" in model.notes_[0][0]
 
 
-# Folds, out-of-fold thresholds, refits ------------------------------------------------------------
-
-
-def test_folds_are_seeded_and_grouped_by_artist(data, lr_model):
-    _, Y_true, Y_mask = data["train"]
-    expected, _ = assign_folds(data["groups"], Y_true, Y_mask, n_folds=5, seed=0)
-    np.testing.assert_array_equal(lr_model.folds_, expected)
-    other = _fit("lr", data["train"], data["groups"], seed=1)
-    assert not np.array_equal(other.folds_, lr_model.folds_)
-    known = data["groups"] >= 0
-    for k in range(len(CLASSES)):
-        rows = Y_mask[:, k] & known
-        for artist in np.unique(data["groups"][rows]):
-            assert np.unique(lr_model.folds_[rows & (data["groups"] == artist), k]).size == 1
-
-
-def test_thresholds_are_best_f1_on_independent_out_of_fold_predictions():
-    """Tiny case: 3 classes, 4 folds, one C; OOF predictions rebuilt by hand from folds_."""
-    X, Y_true, Y_mask = make_synthetic(90, seed=4, n_classes=3, labels_per_clip=2.5, signal=2.0)
-    groups = np.arange(90) // 3
-    model = PerInstrumentModel(
-        "lr", n_folds=4, pooling="mean", n_jobs=1, progress=False, grid={"C": (0.5,)}
-    ).fit(X, Y_true, Y_mask, groups=groups, classes=("a", "b", "c"))
-    F = clip_mean(X)
-    for k in range(3):
-        rows = np.flatnonzero(Y_mask[:, k])
-        y, folds = is_positive(Y_true[rows, k]), model.folds_[rows, k]
-        assert set(folds) == {0, 1, 2, 3}
-        oof = np.empty(len(rows))
-        for f in range(4):
-            held = folds == f
-            est = fit_estimator("lr", {"C": 0.5}, F[rows][~held], y[~held], seed=0)
-            oof[held] = est.predict_proba(F[rows][held])[:, 1]
-        assert model.thresholds_[k] == best_f1_threshold(y, oof)[0]
-        assert model.thresholds_[k] in oof  # a held-out score, not a training one
+# Refits on all rows -------------------------------------------------------------------------------
 
 
 def test_final_models_are_refitted_on_all_observed_rows(data, lr_model):
@@ -208,47 +173,6 @@ def test_rf_is_the_official_forest_on_all_rows_with_cv_thresholds(data, models):
         assert rf.params_[k] == D.RF_PARAMS
         assert np.isfinite(rf.cv_scores_["roc_auc"][k]).sum() >= D.MIN_SCORED_FOLDS
     np.testing.assert_array_equal(rf.folds_, models("lr").folds_)  # the same folds for every kind
-
-
-def test_folds_without_positives_are_named_in_notes(data):
-    X, Y_true, Y_mask = (a.copy() for a in data["train"])
-    k = 7  # flute: 3 positives of 3 artists, so 2 of the 5 folds hold none
-    rows = np.flatnonzero(Y_mask[:, k] & (data["groups"] >= 0))
-    _, first = np.unique(data["groups"][rows], return_index=True)
-    Y_true[Y_mask[:, k], k] = 0.1
-    Y_true[rows[first[:3]], k] = 0.9
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", DegenerateClassWarning)  # 3 scored folds: no fallback
-        model = PerInstrumentModel(
-            "lr", pooling="mean", n_jobs=2, progress=False, grid=SMALL_GRIDS["lr"]
-        ).fit(X, Y_true, Y_mask, groups=data["groups"])
-    observed = Y_mask[:, k]
-    positive_folds = set(model.folds_[observed & (Y_true[:, k] > 0.5), k])
-    empty = sorted(set(range(5)) - positive_folds)
-    assert len(empty) == 2
-    for fold in empty:
-        assert f"fold {fold}: held-out part has no positive" in model.notes_[k]
-        assert np.isnan(model.cv_scores_["roc_auc"][k, fold])
-        assert np.isnan(model.cv_scores_["ap"][k, fold])
-    assert np.isfinite(model.cv_scores_["roc_auc"][k, sorted(positive_folds)]).all()
-    assert not model.fallback_[k]
-    summary = model.cv_summary()
-    assert summary.loc["flute", "folds_scored"] == 3
-    assert f"fold {empty[0]}: held-out part has no positive" in summary.loc["flute", "notes"]
-
-
-def test_too_few_scorable_folds_fall_back_with_a_warning_by_name(data):
-    X, Y_true, Y_mask = (a.copy() for a in data["train"])
-    k = 2  # bass: one positive, so one fold at most can be scored
-    Y_true[Y_mask[:, k], k] = 0.1
-    Y_true[np.flatnonzero(Y_mask[:, k])[0], k] = 0.9
-    with pytest.warns(DegenerateClassWarning, match=r"could not select for \['bass'\]"):
-        model = PerInstrumentModel(
-            "lr", pooling="mean", n_jobs=2, progress=False, grid=SMALL_GRIDS["lr"]
-        ).fit(X, Y_true, Y_mask, groups=data["groups"])
-    assert model.fallback_[k] and model.params_[k] == D.LR_DEFAULT
-    assert any("nothing selected" in note for note in model.notes_[k])
-    assert model.fallback_.sum() == 1
 
 
 # Determinism and degenerate classes ---------------------------------------------------------------

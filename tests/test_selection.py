@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import make_openmic_folder
 from sklearn.metrics import roc_auc_score
 
+from baselines import DegenerateClassWarning, PerInstrumentModel
 from baselines import defaults as D
 from baselines.folds import NO_FOLD, artist_groups, assign_folds, instrument_folds
 from baselines.instrument import fit_estimator, positive_proba
+from baselines.pooling import clip_mean
 from baselines.selection import grid_points, select_and_fit, tree_count
 from core.errors import ParameterError
 from core.targets import is_positive
+from core.thresholds import best_f1_threshold
+from features.demo.synthetic import make_synthetic
 from features.openmic import load
 
 
@@ -102,6 +108,86 @@ def test_bad_n_folds(bad):
         assign_folds(
             np.zeros(2, dtype=int), np.zeros((2, 1)), np.ones((2, 1), bool), n_folds=bad, seed=0
         )
+
+
+# The model's folds, out-of-fold thresholds and fallbacks ------------------------------------------
+
+
+def _fit_lr(ds, Y_true=None, **kwargs):
+    rows = ds.train_idx
+    Y_true = ds.Y_true[rows] if Y_true is None else Y_true
+    params = {"pooling": "mean", "n_jobs": 2, "progress": False, "grid": {"C": (0.01, 1.0)}}
+    return PerInstrumentModel("lr", **{**params, **kwargs}).fit(
+        ds.X[rows], Y_true, ds.Y_mask[rows], groups=ds.artist_id[rows]
+    )
+
+
+def test_model_folds_are_the_seeded_artist_folds(dataset):
+    groups, Y_true, Y_mask = _train(dataset)
+    model = _fit_lr(dataset, seed=3)
+    expected, notes = assign_folds(groups, Y_true, Y_mask, n_folds=5, seed=3)
+    np.testing.assert_array_equal(model.folds_, expected)
+    assert [n[: len(f)] for n, f in zip(model.notes_, notes, strict=True)] == notes
+    assert not np.array_equal(_fit_lr(dataset, seed=4).folds_, model.folds_)
+
+
+def test_thresholds_are_best_f1_on_independent_out_of_fold_predictions():
+    """Tiny case: 3 classes, 4 folds, one C; OOF predictions rebuilt by hand from folds_."""
+    X, Y_true, Y_mask = make_synthetic(90, seed=4, n_classes=3, labels_per_clip=2.5, signal=2.0)
+    groups = np.arange(90) // 3
+    model = PerInstrumentModel(
+        "lr", n_folds=4, pooling="mean", n_jobs=1, progress=False, grid={"C": (0.5,)}
+    ).fit(X, Y_true, Y_mask, groups=groups, classes=("a", "b", "c"))
+    F = clip_mean(X)
+    for k in range(3):
+        rows = np.flatnonzero(Y_mask[:, k])
+        y, folds = is_positive(Y_true[rows, k]), model.folds_[rows, k]
+        assert set(folds) == {0, 1, 2, 3}
+        oof = np.empty(len(rows))
+        for f in range(4):
+            held = folds == f
+            est = fit_estimator("lr", {"C": 0.5}, F[rows][~held], y[~held], seed=0)
+            oof[held] = est.predict_proba(F[rows][held])[:, 1]
+        assert model.thresholds_[k] == best_f1_threshold(y, oof)[0]
+        assert model.thresholds_[k] in oof  # a held-out score, not a training one
+
+
+def test_folds_without_positives_are_named_in_notes(dataset):
+    groups, Y_true, Y_mask = _train(dataset)
+    Y_true = Y_true.copy()
+    k = 7  # flute: 3 positives of 3 artists, so 2 of the 5 folds hold none
+    rows = np.flatnonzero(Y_mask[:, k] & (groups >= 0))
+    _, first = np.unique(groups[rows], return_index=True)
+    Y_true[Y_mask[:, k], k] = 0.1
+    Y_true[rows[first[:3]], k] = 0.9
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DegenerateClassWarning)  # 3 scored folds: no fallback
+        model = _fit_lr(dataset, Y_true)
+    positive_folds = set(model.folds_[Y_mask[:, k] & (Y_true[:, k] > 0.5), k])
+    empty = sorted(set(range(5)) - positive_folds)
+    assert len(empty) == 2
+    for fold in empty:
+        assert f"fold {fold}: held-out part has no positive" in model.notes_[k]
+        assert np.isnan(model.cv_scores_["roc_auc"][k, fold])
+        assert np.isnan(model.cv_scores_["ap"][k, fold])
+    assert np.isfinite(model.cv_scores_["roc_auc"][k, sorted(positive_folds)]).all()
+    assert not model.fallback_[k]
+    summary = model.cv_summary()
+    assert summary.loc["flute", "folds_scored"] == 3
+    assert f"fold {empty[0]}: held-out part has no positive" in summary.loc["flute", "notes"]
+
+
+def test_too_few_scorable_folds_fall_back_with_a_warning_by_name(dataset):
+    _, Y_true, Y_mask = _train(dataset)
+    Y_true = Y_true.copy()
+    k = 2  # bass: one positive, so one fold at most can be scored
+    Y_true[Y_mask[:, k], k] = 0.1
+    Y_true[np.flatnonzero(Y_mask[:, k])[0], k] = 0.9
+    with pytest.warns(DegenerateClassWarning, match=r"could not select for \['bass'\]"):
+        model = _fit_lr(dataset, Y_true)
+    assert model.fallback_[k] and model.params_[k] == D.LR_DEFAULT
+    assert any("nothing selected" in note for note in model.notes_[k])
+    assert model.fallback_.sum() == 1
 
 
 # Selection on one instrument ------------------------------------------------------------------------
