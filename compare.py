@@ -232,7 +232,7 @@ def _run(s: Settings) -> int:
             path = run_dir / "models" / f"{mid}.joblib"
             model.save(path)
             models[mid] = model_info(name, model, seconds, infer, reused, path, embedding=emb_name,
-                                     selection=cv_selection(model, s.cv_folds))
+                                     selection=cv_selection(model, s.cv_folds), model_input=emb.input)
 
     if "cnn" in s.models:
         t = time.perf_counter()
@@ -255,7 +255,8 @@ def _run(s: Settings) -> int:
         if cnn_dir.exists():
             shutil.rmtree(cnn_dir)
         model.save(cnn_dir)
-        models["cnn"] = model_info("cnn", model, seconds, infer, reused, cnn_dir, selection=selection)
+        models["cnn"] = model_info("cnn", model, seconds, infer, reused, cnn_dir, selection=selection,
+                                   model_input={"extractor": "logmel", "params": dict(feats.params)})
 
     if FT_MODEL in s.models:
         log.info("Training %s (%s mode): %s", FT_MODEL, s.ft_mode, MODEL_DESCRIPTIONS[FT_MODEL])

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pipeline.facts import embedding_name
+from pipeline.facts import embedding_name, release_input
 
 if TYPE_CHECKING:
     from pipeline.settings import Settings
@@ -47,6 +47,9 @@ class Embedding:
         What identifies the embedding in cache keys (extractor parameters).
     info : dict
         ``run.json``'s "embeddings" entry: description, provenance, dim, frames_per_clip.
+    input : dict or None
+        How to compute it from audio, ``{"extractor", "params"}`` (each model's ``"input"`` in
+        ``run.json``); None for a dataset ``X`` of unknown origin.
     """
 
     name: str
@@ -55,6 +58,7 @@ class Embedding:
     problems: dict[str, str]
     params: dict[str, Any]
     info: dict[str, Any]
+    input: dict[str, Any] | None = None
 
 
 def feature_dir(s: Settings, run_dir: Path) -> Path:
@@ -78,6 +82,7 @@ def load_embedding(name: str, data: Data, s: Settings, run_dir: Path) -> Embeddi
                 "dim": int(ds.X.shape[2]),
                 "frames_per_clip": int(ds.X.shape[1]),
             },
+            input=release_input(ds),
         )
     if name == "musicnn":
         return _musicnn(data, s, run_dir)
@@ -113,4 +118,5 @@ def _musicnn(data: Data, s: Settings, run_dir: Path) -> Embedding:
             "dim": int(feats.data.shape[2]),
             "frames_per_clip": int(feats.data.shape[1]),
         },
+        input={"extractor": "musicnn", "params": params},
     )

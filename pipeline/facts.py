@@ -32,6 +32,9 @@ MODEL_DESCRIPTIONS = {
 }
 CLASSIFIER_LABELS = {"lr": "LR", "xgb": "XGBoost", "rf": "RF", "cnn": "CNN", "musicnn-ft": "musicnn-ft"}
 OPENMIC_SIZES = (20000, 5085)  # clips in the release, clips in split01_test
+# 2: run.json records the toolkit's version and each model's "input" (the extractor and its
+# parameters that turn audio into what the model reads), which `compare.py tag` needs.
+RUN_FORMAT = 2
 
 
 def dataset_source(ds) -> str:
@@ -49,6 +52,40 @@ def embedding_name(ds) -> str:
         return "X of openmic-2018.npz (embedding not recorded; VGGish if made like the release)"
     embedding = ds.demo.get("embedding", "unknown")
     return str(embedding.get("name", embedding)) if isinstance(embedding, dict) else str(embedding)
+
+
+def release_input(ds) -> dict[str, Any] | None:
+    """How the dataset's ``X`` is computed from audio, as a model's ``"input"``; None if unknown.
+
+    The demo set records its embedding (the stand-in, or VGGish where its weights were present);
+    the OpenMIC-2018 release's ``X`` is VGGish. Any other dataset's ``X`` is of unknown origin.
+    """
+    from features.demo.embed import STAND_IN_NAME, STAND_IN_RESAMPLER, VGGISH_NAME
+
+    n_rows = int(ds.X.shape[1])
+    if ds.demo:
+        embedding = ds.demo.get("embedding", {})
+        name = embedding.get("name") if isinstance(embedding, dict) else embedding
+        if name == STAND_IN_NAME:
+            resampler = embedding.get("resampler", STAND_IN_RESAMPLER)
+            return {"extractor": "stand_in", "params": {"resampler": resampler, "n_rows": n_rows}}
+        if name == VGGISH_NAME:
+            return {"extractor": "vggish", "params": {"n_rows": n_rows}}
+        return None
+    if dataset_source(ds) == "openmic":
+        return {"extractor": "vggish", "params": {"n_rows": n_rows}}
+    return None
+
+
+def toolkit_info() -> dict[str, Any]:
+    """``run.json``'s "toolkit": the installed version and the run folder's format."""
+    from importlib import metadata
+
+    try:
+        version = metadata.version("openmic-compare")
+    except metadata.PackageNotFoundError:
+        version = "unknown (not installed with pip)"
+    return {"name": "openmic-compare", "version": version, "run_format": RUN_FORMAT}
 
 
 def dataset_info(data: Data, root: Path, skipped: dict[str, str]) -> dict[str, Any]:
@@ -98,6 +135,7 @@ def model_id(classifier: str, embedding: str | None) -> str:
 def model_info(
     name: str, model, seconds: float, infer: float, reused: bool, path: Path, *,
     embedding: str | None = None, selection: dict[str, Any] | None = None,
+    model_input: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``run.json``'s entry for one model.
 
@@ -118,6 +156,10 @@ def model_info(
         The embedding it was trained on (None for the networks, which read audio features).
     selection : dict, optional
         Its selection-time score (`cv_selection`, `holdout_selection`).
+    model_input : dict, optional
+        What it reads, computed from audio: ``{"extractor": name, "params": {...}}`` (a feature
+        cache extractor, or ``"stand_in"`` / ``"vggish"`` for the release embedding); None where
+        the input cannot be computed from audio (an ``X`` of unknown origin).
     """
     import numpy as np
 
@@ -133,6 +175,7 @@ def model_info(
         "size_bytes": model_size(path),
         "thresholds": np.asarray(model.thresholds_, dtype=float).tolist(),
         "reused_from_cache": bool(reused),
+        "input": model_input,
     }
 
 
@@ -205,6 +248,7 @@ def run_record(
     dataset["data_problems"] = n_data_problems
     return {
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "toolkit": toolkit_info(),
         "seed": s.seed,
         "settings": dataclasses.asdict(s),
         "dataset": dataset,

@@ -127,5 +127,6 @@ def finetune_results(data: Data, s: Settings, cache: StageCache, run_dir: Path, 
     if out.exists():
         shutil.rmtree(out)
     model.save(out)
-    info = model_info(FT_MODEL, model, seconds, infer, reused, out, selection=selection)
+    info = model_info(FT_MODEL, model, seconds, infer, reused, out, selection=selection,
+                      model_input={"extractor": EXTRACTORS[mode], "params": dict(feats.params)})
     return proba, {**info, **model.facts}, dict(feats.problems)
