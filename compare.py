@@ -129,6 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="musicnn-ft: train only a new head on cached embeddings of the frozen network (head), or "
         f"the whole network too, for a GPU or patient CPU users (full) (default: {defaults.ft_mode})",
     )
+    p.add_argument(
+        "--ft-epochs", type=int, metavar="N",
+        help="musicnn-ft epochs in the chosen mode (default: the mode's config: head 100, full 15; "
+        "early stopping may end sooner)",
+    )
     p.add_argument("--seed", type=int, metavar="S", help=f"random seed (default: {defaults.seed})")
     p.add_argument(
         "--jobs", type=int, metavar="J", help=f"parallel processes, -1 = all cores (default: {defaults.jobs})"

@@ -36,12 +36,16 @@ EXTRACTORS = {"head": "musicnn", "full": "musicnn_patches"}
 
 
 def finetune_config(s: Settings, mode: str):
-    """The `cnn.FinetuneConfig` of a run: the mode's defaults, the run's seed; --quick trains 3 epochs."""
+    """The `cnn.FinetuneConfig` of a run: the mode's defaults, the run's seed; --quick trains 3
+    epochs; --ft-epochs sets the epochs of the run's own mode (not those of the head a full-mode
+    run starts from)."""
     from cnn import FinetuneConfig
 
     config = FinetuneConfig(seed=s.seed) if mode == "head" else FinetuneConfig.full(seed=s.seed)
     if s.quick:
         config = dataclasses.replace(config, epochs=3, patience=0)
+    if s.ft_epochs is not None and mode == s.ft_mode:
+        config = dataclasses.replace(config, epochs=s.ft_epochs)
     return config
 
 

@@ -49,6 +49,7 @@ class Settings:
     cache_dir: str = str(DEFAULT_CACHE)
     dask: str | None = None
     ft_mode: str = "head"
+    ft_epochs: int | None = None
 
     def __post_init__(self) -> None:
         # "~" in a TOML config reaches us unexpanded; every stage must see the same folder.
@@ -154,6 +155,8 @@ def _validate(s: Settings) -> None:
         raise SettingsError(f"--demo-size must be at least 20, given {s.demo_size}")
     if s.epochs is not None and s.epochs < 1:
         raise SettingsError(f"--epochs must be at least 1, given {s.epochs}")
+    if s.ft_epochs is not None and s.ft_epochs < 1:
+        raise SettingsError(f"--ft-epochs must be at least 1, given {s.ft_epochs}")
     if s.jobs == 0:
         raise SettingsError("--jobs 0 is not a number of processes; use -1 for all cores")
     if s.dask is not None:

@@ -47,12 +47,23 @@ def test_settings_round_trip_through_toml(tmp_path):
         (["--instruments", "trumpet,kazoo"], "kazoo"),
         (["--instruments", "trumpet,kazoo"], "valid instruments: accordion, banjo"),
         (["--epochs", "0"], "--epochs must be at least 1"),
+        (["--ft-epochs", "0"], "--ft-epochs must be at least 1"),
         (["--demo", "--data", "x"], "choose one of --data, --download and --demo"),
     ],
 )
 def test_bad_settings_are_refused_with_the_valid_choices(argv, expected):
     with pytest.raises(compare.SettingsError, match=expected):
         compare.parse_settings(argv)
+
+
+def test_ft_epochs_set_the_chosen_mode_only():
+    from pipeline.finetune import finetune_config
+
+    full = compare.parse_settings(["--ft-mode", "full", "--ft-epochs", "2"])
+    assert finetune_config(full, "full").epochs == 2
+    assert finetune_config(full, "head").epochs == finetune_config(compare.parse_settings([]), "head").epochs
+    head = compare.parse_settings(["--ft-epochs", "7"])
+    assert finetune_config(head, "head").epochs == 7
 
 
 def test_unknown_config_key_names_the_file(tmp_path):
@@ -101,7 +112,7 @@ def test_help_explains_every_flag_with_its_default():
     res = _run(["--help"], ROOT)
     assert res.returncode == 0
     for flag in ("--data", "--download", "--demo", "--demo-size", "--models", "--instruments",
-                 "--quick", "--epochs", "--seed", "--jobs", "--out", "--no-cache", "--config"):
+                 "--quick", "--epochs", "--ft-mode", "--ft-epochs", "--seed", "--jobs", "--out", "--no-cache", "--config"):
         assert flag in res.stdout
     assert "default" in res.stdout
 
