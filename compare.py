@@ -81,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
             "evaluate all on the official split01 test split, and write an HTML report."
         ),
         argument_default=argparse.SUPPRESS,
+        epilog="Score your own recordings with a run's models: python compare.py tag PATH... "
+               "--run RUN_DIR (python compare.py tag --help).",
     )
     p.add_argument("--config", metavar="FILE", help="TOML file with any of these settings (flags win)")
     p.add_argument(
@@ -327,6 +329,11 @@ def print_summary(metrics: pd.DataFrame, models: dict[str, dict[str, Any]]) -> N
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["tag"]:  # python compare.py tag ...: score your own recordings (tagging/)
+        from tagging.command import main as tag
+
+        return tag(argv[1:])
     try:
         return run(parse_settings(argv))
     except SettingsError as err:
