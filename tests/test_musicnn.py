@@ -351,3 +351,39 @@ def test_musicnn_extractor_fills_the_feature_cache(tmp_path, weights, reference)
     assert cache.params["model"] == "MTT_musicnn" and cache.params["layer"] == "penultimate"
     with pytest.raises(ParameterError, match="layer must be one of"):
         extract_dataset(paths, keys, "musicnn", tmp_path / "cache", params={"layer": "cnn1"})
+
+
+def test_interrupted_musicnn_extraction_resumes_where_it_stopped(tmp_path, weights, monkeypatch):
+    """Ctrl-C in the third clip: the finished chunk is kept, the rerun computes only the rest."""
+    import dataclasses
+
+    from features.extractors import EXTRACTORS
+
+    spec, calls = EXTRACTORS["musicnn"], []
+
+    def counted(y, sr, params, stop_at=None):
+        calls.append(1)
+        if stop_at is not None and len(calls) == stop_at:
+            raise KeyboardInterrupt
+        return spec.compute(y, sr, params)
+
+    keys = [f"clip{i}" for i in range(5)]
+    paths = [CLIP] * 5
+
+    def run(stop_at):
+        calls.clear()
+        wrapped = dataclasses.replace(spec, compute=lambda y, sr, params: counted(y, sr, params, stop_at))
+        monkeypatch.setitem(EXTRACTORS, "musicnn", wrapped)
+        return extract_dataset(paths, keys, "musicnn", tmp_path / "cache", n_jobs=1, progress=False,
+                               chunk_size=2)
+
+    with pytest.raises(KeyboardInterrupt):
+        run(stop_at=3)  # chunk 0 (clips 0, 1) is written; chunk 1 dies on its first clip
+    cache = run(stop_at=None)
+    assert len(calls) == 3  # clips 2, 3 and 4 only
+    assert cache.ok.all()
+    expected = hear.embed_file(CLIP)
+    for row in cache.data:
+        np.testing.assert_array_equal(row, expected)
+    run(stop_at=None)
+    assert calls == []  # complete: nothing computed again
