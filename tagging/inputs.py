@@ -130,6 +130,48 @@ def window_input(record: dict | None, model_id: str, run_json: str, *, hop_s: fl
                        HOPS_S[extractor] if hop_s is None else float(hop_s))
 
 
+def compute_inputs(specs: list[WindowInput], y: np.ndarray, sr: int) -> dict[WindowInput, np.ndarray]:
+    """`WindowInput.compute` of several inputs on one window, sharing what they have in common.
+
+    The musicnn inputs of one network (the musicnn embedding's layer, musicnn-ft's layer and
+    patches) share the window's log-mel patches and one forward pass for all their layers,
+    which gives each layer's values as its own pass would (the same operations on the same
+    batch): the front end and the network cost once per window instead of once per input.
+    """
+    out: dict[WindowInput, np.ndarray] = {}
+    patches: dict[int, np.ndarray] = {}
+    by_network: dict[tuple[str, int], list[WindowInput]] = {}
+    for spec in specs:
+        if spec.extractor in ("musicnn", "musicnn_patches"):
+            n_patches = spec.params["n_patches"]
+            if n_patches not in patches:
+                from features.musicnn.extractor import clip_patches
+
+                patches[n_patches] = clip_patches(y, sr, {"n_patches": n_patches})
+            if spec.extractor == "musicnn_patches":
+                out[spec] = patches[n_patches].astype(EXTRACTORS[spec.extractor].dtype)
+            else:
+                by_network.setdefault((spec.params["model"], n_patches), []).append(spec)
+        else:
+            out[spec] = spec.compute(y, sr)
+    for (model, n_patches), group in by_network.items():
+        layers = tuple(sorted({spec.params["layer"] for spec in group}))
+        outputs = _musicnn_layers(model, layers).predict_on_batch(patches[n_patches])
+        for spec in group:
+            layer = np.asarray(outputs[spec.params["layer"]])
+            out[spec] = layer.reshape(len(layer), -1).astype(np.float32, copy=False)
+    return out
+
+
+@cache
+def _musicnn_layers(model: str, layers: tuple[str, ...]):
+    """The pretrained musicnn `model` with `layers` as outputs, built once per process."""
+    from features.musicnn.hear import pretrained
+    from features.musicnn.networks import feature_model
+
+    return feature_model(pretrained(model, layers[0]).net, list(layers))
+
+
 @cache
 def vggish():
     """The pretrained VGGish chain, its weights fetched (MD5-checked) on first use."""

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tagging.inputs import MIN_SECONDS, WINDOW_S, WindowInput
+from tagging.inputs import MIN_SECONDS, WINDOW_S, WindowInput, compute_inputs
 from tagging.models import BATCH_WINDOWS, RunModel
 from tagging.stream import open_stream, windows
 
@@ -94,7 +94,10 @@ def score_file(path: str | Path, models: list[RunModel], *, on_rows: RowsCallbac
     sr = facts.sr
     inputs = list(dict.fromkeys(m.input for m in models))
     readers = {spec: [m for m in models if m.input == spec] for spec in inputs}
-    hops = {spec: max(1, round(spec.hop_s * sr)) for spec in inputs}
+    # One window grid per hop: inputs on the same grid share their window's computation.
+    grids: dict[int, list[WindowInput]] = {}
+    for spec in inputs:
+        grids.setdefault(max(1, round(spec.hop_s * sr)), []).append(spec)
     parts: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {m.id: [] for m in models}
     pending: dict[WindowInput, list] = {spec: [] for spec in inputs}
 
@@ -113,10 +116,12 @@ def score_file(path: str | Path, models: list[RunModel], *, on_rows: RowsCallbac
         batch.clear()
 
     with f:
+        hops = {hop: hop for hop in grids}
         for w in windows(f, facts, path, hops, round(WINDOW_S * sr), min_seconds=MIN_SECONDS):
-            pending[w.key].append((w.start, w.stop, w.key.compute(w.y, sr)))
-            if len(pending[w.key]) >= BATCH_WINDOWS:
-                flush(w.key)
+            for spec, features in compute_inputs(grids[w.key], w.y, sr).items():
+                pending[spec].append((w.start, w.stop, features))
+                if len(pending[spec]) >= BATCH_WINDOWS:
+                    flush(spec)
         for spec in inputs:
             flush(spec)
     peak_dbfs = 20 * np.log10(facts.peak) if facts.peak > 0 else float("-inf")
