@@ -25,6 +25,7 @@ LIGHT_MODULES = (
     "baselines",
     "cnn",
     "reports",
+    "tagging.command",
     "compare",
 )
 
