@@ -79,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
         run = read_run(run_dir)
         wanted = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
         models = load_run_models(run_dir, wanted, hop_s=args.hop)
+        if not models:
+            raise RunFolderError(f"no model to score with: --models {args.models!r} names none, "
+                                 f"and {run_dir / 'run.json'} lists {len(run.get('models') or {})}")
         check_available({m.id: m.input for m in models})
     except RunFolderError as err:
         return _fail(str(err))
@@ -118,8 +121,10 @@ def _tag_one(path: Path, index: int, n_files: int, writer: TagWriter, models, ou
     start = time.perf_counter()
     try:
         score = score_file(path, models, on_rows=writer.window_rows)
-    except ClipError as err:
+    except (ClipError, OSError) as err:  # OSError: the system refuses the file (permissions, I/O)
         writer.discard()
+        if not isinstance(err, ClipError):
+            err = f"{path}: cannot be read ({err.strerror or err}); check its permissions and disk"
         record = writer.failed(name, "error", str(err))
         write_section(out_dir, index, record, models, None)
         print(f"  not scored: {err}", file=sys.stderr)
