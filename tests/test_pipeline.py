@@ -12,7 +12,7 @@ import pytest
 from core.errors import ParameterError
 from core.versions import RUN_LIBRARIES
 from pipeline.cache import DONE, StageCache, code_fingerprint, fingerprint, write_json
-from pipeline.facts import dataset_source, embedding_name, model_size, run_record
+from pipeline.facts import dataset_source, embedding_name, model_size, release_input, run_record
 from pipeline.settings import Settings
 from pipeline.stages import load_data
 
@@ -162,8 +162,9 @@ def test_run_record_has_the_documented_fields(openmic_factory):
     record = run_record(Settings(seed=3), data, root, {"000046_3840": "missing"},
                         {"lr@release": {"train_time_s": 1.0}}, {"data_s": 0.5},
                         embeddings=embeddings, n_data_problems=2)
-    assert list(record) == ["created", "seed", "settings", "dataset", "embeddings", "models",
-                            "timings", "versions"]
+    assert list(record) == ["created", "toolkit", "seed", "settings", "dataset", "embeddings",
+                            "models", "timings", "versions"]
+    assert record["toolkit"] == {"name": "openmic-compare", "version": "0.1.0", "run_format": 2}
     assert record["seed"] == 3 and record["settings"]["seed"] == 3
     assert record["embeddings"] == embeddings
     dataset = record["dataset"]
@@ -177,6 +178,23 @@ def test_run_record_has_the_documented_fields(openmic_factory):
     assert dataset["data_problems"] == 2
     assert set(RUN_LIBRARIES) <= set(record["versions"])  # every dependency is installed here
     json.dumps(record)  # plain JSON as it stands
+
+
+def test_release_input_says_how_x_is_computed_from_audio(openmic_factory):
+    """The demo's stand-in or VGGish as its demo.json says, VGGish on the release, else unknown."""
+    from types import SimpleNamespace
+
+    from features.demo.embed import STAND_IN_NAME, VGGISH_NAME
+
+    X = np.zeros((3, 10, 128))
+    stand_in = SimpleNamespace(X=X, demo={"embedding": {"name": STAND_IN_NAME, "resampler": "soxr_hq"}})
+    assert release_input(stand_in) == {"extractor": "stand_in",
+                                       "params": {"resampler": "soxr_hq", "n_rows": 10}}
+    vggish = SimpleNamespace(X=X, demo={"embedding": {"name": VGGISH_NAME}})
+    assert release_input(vggish) == {"extractor": "vggish", "params": {"n_rows": 10}}
+    assert release_input(SimpleNamespace(X=X, demo={"embedding": "something else"})) is None
+    custom = load_data(openmic_factory(n_clips=40), Settings()).ds
+    assert release_input(custom) is None  # 40 clips: not the release, X of unknown origin
 
 
 # ------------------------------------------------------------------------------ the data key
