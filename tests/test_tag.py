@@ -315,3 +315,15 @@ def test_windows_stream_exact_slices_and_end_on_the_file(tmp_path):
     with f:
         (only,) = windows(f, facts, short, {"frame": 100}, 10 * sr, min_seconds=0.96)
     assert (only.start, only.stop) == (0, 4 * sr)
+
+
+def test_folders_are_searched_for_audio_and_files_kept_as_given(tmp_path):
+    from tagging.command import audio_files
+
+    (tmp_path / "a" / "deep").mkdir(parents=True)
+    for name in ("a/x.flac", "a/deep/y.MP3", "a/notes.txt", "a/deep/z.m4a"):
+        (tmp_path / name).write_bytes(b"0")
+    missing = tmp_path / "gone.wav"
+    found = audio_files([str(tmp_path / "a"), str(missing)])
+    assert found == [tmp_path / "a/deep/y.MP3", tmp_path / "a/deep/z.m4a", tmp_path / "a/x.flac",
+                     missing]
