@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_defaults_cover_all_models_and_instruments():
     s = compare.parse_settings([])
-    assert s.models == ("lr", "xgb", "rf", "cnn", "musicnn-ft")
+    assert s.models == ("lr", "xgb", "rf", "cnn")
     assert s.instruments is None
     assert s.seed == 0 and not s.quick and not s.no_cache
 
