@@ -78,3 +78,16 @@ def atomic_write_text(path: str | Path, text: str, *, fsync: bool = False) -> Pa
 def atomic_write_json(path: str | Path, obj: Any, *, fsync: bool = False, **json_kw: Any) -> Path:
     """Write ``json.dumps(obj, **json_kw)`` to `path` atomically; returns `path`."""
     return atomic_write_text(path, json.dumps(obj, **json_kw), fsync=fsync)
+
+
+def json_plain(obj: Any) -> Any:
+    """`json.dump`'s ``default``: NumPy scalars and arrays and paths as plain JSON values."""
+    import numpy as np
+
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"cannot write {type(obj).__name__} to JSON")

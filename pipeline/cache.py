@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from core.atomic import atomic_write_json
+from core.atomic import atomic_write_json, json_plain
 from core.errors import ParameterError
 
 DONE = "done.json"
@@ -117,16 +117,5 @@ class StageCache:
 
 def write_json(path: Path, obj: Any) -> None:
     """Write `obj` as indented JSON atomically; NumPy scalars and arrays and paths become plain values."""
-    atomic_write_json(path, obj, indent=2, default=_json_default)
+    atomic_write_json(path, obj, indent=2, default=json_plain)
 
-
-def _json_default(obj: Any) -> Any:
-    import numpy as np
-
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"cannot write {type(obj).__name__} to JSON")

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from core.atomic import json_plain
 from tagging.models import RunModel
 from tagging.score import FileScore
 
@@ -44,7 +45,7 @@ class TagWriter:
         self._rows = csv.writer(self._csv)
         self._rows.writerow(COLUMNS)
         self._json = (out_dir / JSON_NAME).open("w", encoding="utf-8")
-        head = json.dumps(header, indent=1, default=_plain)
+        head = json.dumps(header, indent=1, default=json_plain)
         self._json.write(head[:-1].rstrip() + ',\n "files": [\n')
         self._n_records = 0
         self._mark = self._csv.tell()
@@ -99,7 +100,7 @@ class TagWriter:
         return record
 
     def _record(self, record: dict[str, Any]) -> None:
-        text = json.dumps(record, indent=1, default=_plain)
+        text = json.dumps(record, indent=1, default=json_plain)
         self._json.write(("" if self._n_records == 0 else ",\n") + text)
         self._json.flush()
         self._n_records += 1
@@ -112,15 +113,6 @@ class TagWriter:
             os.fsync(handle.fileno())
             handle.close()
 
-
-def _plain(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"cannot write {type(obj).__name__} to JSON")
 
 
 def json_number(value: float) -> float | None:
