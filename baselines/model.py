@@ -235,7 +235,7 @@ class PerInstrumentModel(BaseEstimator):
         -------
         pandas.DataFrame
             Index ``instrument``; columns ``roc_auc_mean``, ``roc_auc_std``, ``ap_mean``,
-            ``ap_std`` (over the scored folds, population std; NaN where none is scored),
+            ``ap_std`` (over the scored folds; std with ddof=1, NaN below two scored folds),
             ``folds_scored``, ``threshold``, ``fallback``, ``params``, ``notes`` ("; "-joined).
         """
         check_is_fitted(self, "cv_scores_")
@@ -243,7 +243,7 @@ class PerInstrumentModel(BaseEstimator):
         for metric in D.CV_METRICS:
             values = self.cv_scores_[metric]
             table[f"{metric}_mean"] = [_nan_stat(np.nanmean, row) for row in values]
-            table[f"{metric}_std"] = [_nan_stat(np.nanstd, row) for row in values]
+            table[f"{metric}_std"] = [_fold_std(row) for row in values]
         table["folds_scored"] = np.isfinite(self.cv_scores_[D.CV_CRITERION]).sum(axis=1)
         table["threshold"] = self.thresholds_
         table["fallback"] = self.fallback_
@@ -251,20 +251,32 @@ class PerInstrumentModel(BaseEstimator):
         table["notes"] = ["; ".join(notes) for notes in self.notes_]
         return pd.DataFrame(table, index=pd.Index(self.classes_, name="instrument"))
 
-    def cv_macro(self) -> dict[str, tuple[float, float]]:
-        """Macro CV scores: per fold the mean over classes, then mean and std over the folds.
+    def cv_fold_macros(self) -> dict[str, np.ndarray]:
+        """Each fold's macro CV score: the mean over the classes that fold could score.
 
         Returns
         -------
         dict
-            ``"roc_auc"`` and ``"ap"`` -> (mean, population std) over folds; a fold's macro score
-            skips the classes it cannot score.
+            ``"roc_auc"`` and ``"ap"`` -> float array (n_folds,), NaN for a fold that scored no class.
         """
         check_is_fitted(self, "cv_scores_")
+        return {
+            metric: np.array([mean_over_classes(col) for col in self.cv_scores_[metric].T])
+            for metric in D.CV_METRICS
+        }
+
+    def cv_macro(self) -> dict[str, tuple[float, float]]:
+        """Macro CV scores: mean and sample standard deviation over folds of `cv_fold_macros`.
+
+        Returns
+        -------
+        dict
+            ``"roc_auc"`` and ``"ap"`` -> (mean, std with ddof=1) over the scored folds; NaN where
+            no fold (for the std: fewer than two) is scored. The report shows the same figures.
+        """
         out = {}
-        for metric in D.CV_METRICS:
-            per_fold = np.array([mean_over_classes(col) for col in self.cv_scores_[metric].T])
-            out[metric] = (_nan_stat(np.nanmean, per_fold), _nan_stat(np.nanstd, per_fold))
+        for metric, per_fold in self.cv_fold_macros().items():
+            out[metric] = (_nan_stat(np.nanmean, per_fold), _fold_std(per_fold))
         return out
 
     def save(self, path: str | Path) -> None:
@@ -338,6 +350,13 @@ def _oof_threshold(oof: np.ndarray, y: np.ndarray, notes: list[str]) -> float:
 def _nan_stat(stat, values: np.ndarray) -> float:
     values = np.asarray(values, dtype=np.float64)
     return float(stat(values)) if np.isfinite(values).any() else float("nan")
+
+
+def _fold_std(values: np.ndarray) -> float:
+    """Sample std (ddof=1) of the finite values; NaN for fewer than two."""
+    values = np.asarray(values, dtype=np.float64)
+    scored = values[np.isfinite(values)]
+    return float(scored.std(ddof=1)) if scored.size > 1 else float("nan")
 
 
 def _warn_single_label_training(names, Y: np.ndarray, Y_mask: np.ndarray) -> None:

@@ -190,8 +190,9 @@ def cv_selection(model, n_folds: int) -> dict[str, Any]:
     if model.kind == "rf":  # the official recipe is untuned: CV scores it and sets its thresholds
         method += " (scores and thresholds only: the official recipe is not tuned)"
     out: dict[str, Any] = {"method": method}
+    fold_macros = model.cv_fold_macros()
     for metric in ("roc_auc", "ap"):
-        out[metric] = _spread(_macro_per_fold(model.cv_scores_[metric]))
+        out[metric] = _spread(fold_macros[metric])
     out["warnings"] = [
         f"{name}: {'; '.join(notes)}"
         for name, fell_back, notes in zip(model.classes_, model.fallback_, model.notes_, strict=True)
@@ -215,15 +216,6 @@ def holdout_selection(proba, Y_true, Y_mask, holdout: dict[str, Any]) -> dict[st
         out[metric] = {"mean": value, "std": None, "folds": [value]}
     out["warnings"] = list(holdout.get("warnings", []))
     return out
-
-
-def _macro_per_fold(scores) -> list[float]:
-    """Macro mean over classes of each fold's column of a (n_classes, n_folds) score array."""
-    import numpy as np
-
-    from core.metrics import mean_over_classes
-
-    return [mean_over_classes(col) for col in np.asarray(scores, dtype=float).T]
 
 
 def _spread(values: list[float]) -> dict[str, Any]:

@@ -249,10 +249,10 @@ def test_cv_summary_and_macro_agree_with_the_fold_scores(lr_model):
     scores = lr_model.cv_scores_["roc_auc"]
     assert scores.shape == (20, 5)
     np.testing.assert_allclose(summary["roc_auc_mean"], np.nanmean(scores, axis=1))
-    np.testing.assert_allclose(summary["roc_auc_std"], np.nanstd(scores, axis=1))
+    np.testing.assert_allclose(summary["roc_auc_std"], np.nanstd(scores, axis=1, ddof=1))
     mean, std = lr_model.cv_macro()["roc_auc"]
     per_fold = np.nanmean(scores, axis=0)
-    assert mean == pytest.approx(per_fold.mean()) and std == pytest.approx(per_fold.std())
+    assert mean == pytest.approx(per_fold.mean()) and std == pytest.approx(per_fold.std(ddof=1))
     assert 0.5 < mean < 1.0
 
 
