@@ -9,6 +9,9 @@ labels per clip, ~43 % positive, a learnable class signal), artists of 1 to 9 cl
         # each kind trained on all of split01_train with CV selection; its CV score (mean ± std
         # over folds) beside its test score, and LogisticRegression() / XGBClassifier() with library
         # defaults trained on the same rows and pooling
+    python benchmarks/bench_baselines.py --data DIR --embedding musicnn [--cache-dir C]
+        # the same on the musicnn embedding, computed into (or read from) C's feature cache
+        # (default: the toolkit's cache); clips without audio are left out of both splits
 """
 
 from __future__ import annotations
@@ -93,21 +96,42 @@ def _library_defaults(F_train, Y_true, Y_mask, F_test) -> dict[str, np.ndarray]:
     return out
 
 
-def _dataset_comparison(root: Path, kinds, n_jobs: int, seed: int) -> None:
+def _embedding(ds, name: str, cache_dir: Path | None, n_jobs: int) -> tuple[np.ndarray, np.ndarray]:
+    """Frames of every clip for embedding `name` ("release" or "musicnn"), and the clips that have them."""
+    if name == "release":
+        return ds.X, np.ones(len(ds.X), dtype=bool)
+    from features.extract import extract_dataset
+    from pipeline.settings import DEFAULT_CACHE
+
+    feature_dir = Path(cache_dir or DEFAULT_CACHE) / "features"
+    feats = extract_dataset(ds.audio_path, ds.sample_key, name, feature_dir, n_jobs=n_jobs)
+    return np.asarray(feats.data), np.asarray(feats.ok)
+
+
+def _dataset_comparison(
+    root: Path,
+    kinds,
+    n_jobs: int,
+    seed: int,
+    embedding: str = "release",
+    cache_dir: Path | None = None,
+) -> None:
     """Fit each kind on all of split01_train with CV selection; CV and test scores side by side."""
     from features.openmic import load
 
     ds = load(root)
-    train, test = ds.train_idx, ds.test_idx
-    print(f"{root}: train {len(train)} clips ({len(np.unique(ds.artist_id[train]))} artists), "
-          f"test {len(test)} clips; test scores on observed pairs")  # fmt: skip
+    X, ok = _embedding(ds, embedding, cache_dir, n_jobs)
+    train, test = ds.train_idx[ok[ds.train_idx]], ds.test_idx[ok[ds.test_idx]]
+    print(f"{root}, {embedding} embedding {X.shape[1:]}: train {len(train)} clips "
+          f"({len(np.unique(ds.artist_id[train]))} artists), test {len(test)} clips; "
+          f"test scores on observed pairs")  # fmt: skip
     rows, poolings = [], set()
     for kind in kinds:
         model = PerInstrumentModel(kind, seed=seed, n_jobs=n_jobs, progress=False).fit(
-            ds.X[train], ds.Y_true[train], ds.Y_mask[train], groups=ds.artist_id[train],
+            X[train], ds.Y_true[train], ds.Y_mask[train], groups=ds.artist_id[train],
             classes=ds.classes,
         )  # fmt: skip
-        scores = masked_scores(model.predict_proba(ds.X[test]), ds.Y_true[test], ds.Y_mask[test])
+        scores = masked_scores(model.predict_proba(X[test]), ds.Y_true[test], ds.Y_mask[test])
         cv = model.cv_macro()
         poolings.add(model.pooling_)
         rows.append({
@@ -120,7 +144,7 @@ def _dataset_comparison(root: Path, kinds, n_jobs: int, seed: int) -> None:
         if kind == "xgb":
             print("xgb trees per class:", [p.get("n_estimators") for p in model.params_])
     for pooling in sorted(poolings):
-        F_train, F_test = pool(ds.X[train], pooling), pool(ds.X[test], pooling)
+        F_train, F_test = pool(X[train], pooling), pool(X[test], pooling)
         twins = _library_defaults(F_train, ds.Y_true[train], ds.Y_mask[train], F_test)
         for name, P in twins.items():
             scores = masked_scores(P, ds.Y_true[test], ds.Y_mask[test])
@@ -143,11 +167,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--kinds", nargs="+", default=None, choices=["lr", "xgb", "rf"])
     parser.add_argument("--data", type=Path, help="dataset folder: CV and test scores")
+    parser.add_argument(
+        "--embedding",
+        choices=["release", "musicnn"],
+        default="release",
+        help="with --data: the dataset's X (default) or musicnn",
+    )
+    parser.add_argument(
+        "--cache-dir", type=Path, help="with --embedding musicnn: feature cache root"
+    )
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore", UserWarning)
     if args.data is not None:
         _dataset_comparison(
-            args.data, tuple(args.kinds or ("lr", "xgb", "rf")), args.n_jobs, args.seed
+            args.data,
+            tuple(args.kinds or ("lr", "xgb", "rf")),
+            args.n_jobs,
+            args.seed,
+            args.embedding,
+            args.cache_dir,
         )
     else:
         _time_kinds(args.kinds or ("lr", "xgb"), args.clips, args.n_jobs, args.seed)
