@@ -41,6 +41,7 @@ from pipeline.settings import (
     CLASSICAL_MODELS,
     FT_MODES,
     MODEL_NAMES,
+    NETWORK_MODELS,
     Settings,
     SettingsError,
     settings_from,
@@ -208,12 +209,17 @@ def _run(s: Settings) -> int:
     check_dataset(data.ds)
     timings["data_s"] = time.perf_counter() - t0
     ds = data.ds
-    log.info("Split: %d train clips (classical models: %d-fold CV grouped by artist; networks: %d fit + "
-             "%d hold-out), %d test clips; %d instruments", len(ds.train_idx), s.cv_folds,
-             len(data.fit_idx), len(data.val_idx), len(data.test_idx), len(data.cols))
-
     classical = [m for m in s.models if m in CLASSICAL_MODELS]
-    needs_audio = {"cnn", FT_MODEL} & set(s.models) or (bool(classical) and set(s.embeddings) - {RELEASE})
+    networks = [m for m in s.models if m in NETWORK_MODELS]
+    selection = [f"classical models: {s.cv_folds}-fold CV grouped by artist"] if classical else []
+    if networks:
+        selection.append(f"networks: {len(data.fit_idx)} fit + {len(data.val_idx)} hold-out")
+        for warning in data.holdout["warnings"]:
+            log.warning("Warning: %s", warning)
+    log.info("Split: %d train clips (%s), %d test clips; %d instruments", len(ds.train_idx),
+             "; ".join(selection), len(data.test_idx), len(data.cols))
+
+    needs_audio = networks or (bool(classical) and set(s.embeddings) - {RELEASE})
     problems = check_data(data, s, run_dir, needs_audio=bool(needs_audio))
     timings["data_problems_s"] = time.perf_counter() - t0 - timings["data_s"]
 

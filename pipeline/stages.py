@@ -185,7 +185,7 @@ def holdout_split(ds, cols: list[int], seed: int) -> tuple[Any, Any, dict[str, A
     fit_idx, val_idx : np.ndarray
     holdout : dict
         ``fraction``, ``min_observed`` (the least observed labels of an instrument in it),
-        ``warnings`` (list of str).
+        ``warnings`` (list of str; the caller logs them when a network is trained).
     """
     for fraction in HOLDOUT_FRACTIONS:
         fit_idx, val_idx = ds.validation_split(fraction=fraction, seed=seed)
@@ -200,7 +200,6 @@ def holdout_split(ds, cols: list[int], seed: int) -> tuple[Any, Any, dict[str, A
             f"{MIN_HOLDOUT_OBSERVED} observed labels for: {', '.join(short)}; their early stopping "
             "and thresholds rest on little evidence"
         )
-        log.warning("Warning: %s", warnings[0])
     return fit_idx, val_idx, {"fraction": fraction, "n_clips": len(val_idx),
                               "min_observed": int(observed.min()), "warnings": warnings}
 

@@ -176,6 +176,7 @@ def test_folder_without_audio_stops_before_training_and_offers_the_ways_forward(
     assert str(root / "audio") in res.stderr
     assert "--models lr,xgb,rf --embeddings release" in res.stderr and "--download" in res.stderr
     assert not (tmp_path / "cache" / "models").exists()  # nothing was trained
+    assert "Warning: the networks' hold-out (" in res.stderr  # a 40-clip set: too few labels in it
 
 
 def test_folder_without_audio_trains_on_the_release_embedding_and_lists_every_clip(
@@ -191,6 +192,8 @@ def test_folder_without_audio_trains_on_the_release_embedding_and_lists_every_cl
     assert len(problems) == 40 and set(problems["problem"]) == {"audio file missing"}
     assert set(problems["split"]) == {"train", "test"}
     assert "Data problems in 40 clip(s)" in res.stderr
+    assert "hold-out" not in res.stderr  # no network is trained: its hold-out is not mentioned
+    assert "(classical models: 2-fold CV grouped by artist)" in res.stderr
 
 
 def test_empty_test_split_stops_with_a_message(openmic_factory, tmp_path):
