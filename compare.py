@@ -21,6 +21,7 @@ import os
 import shutil
 import sys
 import time
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from pipeline.cache import write_json
@@ -336,6 +337,11 @@ def print_summary(metrics: pd.DataFrame, models: dict[str, dict[str, Any]]) -> N
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    # joblib reuses its worker processes across stages; loky checks each worker's memory against
+    # its size after its first task and replaces a worker that grew by 300 MB, as one does when a
+    # worker that fitted a model goes on to load TensorFlow for musicnn. The replacement takes
+    # over the queued clips, nothing is lost or recomputed; the warning says nothing to act on.
+    warnings.filterwarnings("ignore", message="A worker stopped while some jobs were given to the executor")
     if argv[:1] == ["tag"]:  # python compare.py tag ...: score your own recordings (tagging/)
         from tagging.command import main as tag
 
