@@ -96,18 +96,6 @@ def _library_defaults(F_train, Y_true, Y_mask, F_test) -> dict[str, np.ndarray]:
     return out
 
 
-def _embedding(ds, name: str, cache_dir: Path | None, n_jobs: int) -> tuple[np.ndarray, np.ndarray]:
-    """Frames of every clip for embedding `name` ("release" or "musicnn"), and the clips that have them."""
-    if name == "release":
-        return ds.X, np.ones(len(ds.X), dtype=bool)
-    from features.extract import extract_dataset
-    from pipeline.settings import DEFAULT_CACHE
-
-    feature_dir = Path(cache_dir or DEFAULT_CACHE) / "features"
-    feats = extract_dataset(ds.audio_path, ds.sample_key, name, feature_dir, n_jobs=n_jobs)
-    return np.asarray(feats.data), np.asarray(feats.ok)
-
-
 def _dataset_comparison(
     root: Path,
     kinds,
@@ -117,10 +105,18 @@ def _dataset_comparison(
     cache_dir: Path | None = None,
 ) -> None:
     """Fit each kind on all of split01_train with CV selection; CV and test scores side by side."""
-    from features.openmic import load
+    import tempfile
 
-    ds = load(root)
-    X, ok = _embedding(ds, embedding, cache_dir, n_jobs)
+    from pipeline.embeddings import load_embedding
+    from pipeline.settings import DEFAULT_CACHE, Settings
+    from pipeline.stages import load_data
+
+    s = Settings(cache_dir=str(cache_dir or DEFAULT_CACHE), jobs=n_jobs, seed=seed)
+    data = load_data(root, s)
+    ds = data.ds
+    with tempfile.TemporaryDirectory() as run_dir:  # used only with --no-cache, which this is not
+        emb = load_embedding(embedding, data, s, Path(run_dir))
+    X, ok = emb.X, emb.ok
     train, test = ds.train_idx[ok[ds.train_idx]], ds.test_idx[ok[ds.test_idx]]
     print(f"{root}, {embedding} embedding {X.shape[1:]}: train {len(train)} clips "
           f"({len(np.unique(ds.artist_id[train]))} artists), test {len(test)} clips; "

@@ -5,9 +5,9 @@
 
 Each command runs in a fresh temporary cache folder (demo generation included), then once more
 with everything cached. The musicnn weights are linked into that folder from the user's cache, where
-`.ci/install` (`python -m features.musicnn fetch`) put them: a fresh machine after the README's set-up
-command has them, so their download is not part of the run's time. Targets on 2 cores: default under 10 minutes, --quick under 2 minutes,
-a rerun with everything cached under 1 minute. Prints a table; asserts nothing.
+`.ci/install` (`python -m features.musicnn fetch`) put them: a fresh machine after the README's
+set-up command has them, so their download is not part of the run's time. Targets on 2 cores:
+default under 10 minutes, --quick under 2 minutes, a rerun with everything cached under 1 minute. Prints a table; asserts nothing.
 """
 
 from __future__ import annotations

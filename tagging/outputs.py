@@ -114,7 +114,6 @@ class TagWriter:
             handle.close()
 
 
-
 def json_number(value: float) -> float | None:
     """A float for JSON (None for -inf peak of digital silence and NaN)."""
     return float(value) if math.isfinite(value) else None
