@@ -346,9 +346,11 @@ def main(argv: list[str] | None = None) -> int:
         from tagging.command import main as tag
 
         return tag(argv[1:])
+    from core import DatasetError
+
     try:
         return run(parse_settings(argv))
-    except SettingsError as err:
+    except (SettingsError, DatasetError) as err:  # bad settings or data files, a foreign cache
         print(f"compare.py: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -7,24 +7,33 @@ keys, so that changing any of them starts a new cache. Clips are processed in ch
 finished chunk leaves a marker ``chunks/NNNNN.json``, so an interrupted run resumes where it
 stopped. ``manifest.json`` is written last, atomically: a cache is complete only when it exists.
 
+The cache knows which audio each row came from. Every clip's file is recorded as it was read:
+its path relative to the dataset root, size, modification time and SHA-256 of its bytes (or
+"missing"). When a complete cache is reused, each file is compared with its record: same path,
+size and modification time is the same file (no read); otherwise its bytes are hashed, and a
+file with the recorded SHA-256 is the same audio (a dataset moved or copied elsewhere; its
+record is refreshed). Exactly the clips whose audio differs are computed again, in place, and
+the manifest is rewritten. `FeatureCache.identity` digests the extractor, its parameters, the keys
+and every clip's SHA-256: what a model trained on these features is keyed on.
+
 Only a clip's own problems are recorded: a missing, empty or undecodable file, or one of the
 wrong duration (`features.audio.ClipError`). Such a clip does not stop a run: its row stays zero,
 ``ok`` is False and ``problems`` says why. Any other error (a bad extractor parameter, a full
 disk, a bug) stops the extraction and is never recorded: finished chunks stay done, no manifest
-is written, and the next call resumes. Each recorded problem keeps the state of its file (size
-and modification time, or "missing"); when a complete cache is reused, the clips whose file has
-changed since are computed again, and the manifest is rewritten.
+is written, and the next call resumes. A cache whose files are damaged (a truncated ``data.npy``,
+an unreadable manifest or chunk marker) is detected and computed again, never read as features.
 
 Cache folder (plain files; the JSON is indented):
 
     data.npy            (n, *shape) array, one row per key in the order given; zeros where not ok
-    chunks/NNNNN.json   {"problems": {key: record}} of one finished chunk of `chunk_size` clips
+    chunks/NNNNN.json   {"files": {key: file}, "problems": {key: problem}} of one finished chunk
     manifest.json       {"format_version", "extractor", "params", "chunk_size", "keys_sha256",
-                         "shape", "dtype", "keys": [...], "problems": {key: record}, "n_ok",
-                         "versions": {library: version}}
+                         "shape", "dtype", "keys": [...], "files": {key: file},
+                         "problems": {key: problem}, "n_ok", "versions": {library: version}}
 
-where a record is ``{"problem": "duration 7.320 s, expected 10.000 s", "file": {"size": 61234,
-"mtime_ns": 1732780800000000000}}``, with ``"file": "missing"`` for a missing file.
+where a file is ``{"path": "audio/000/000046_3840.ogg", "size": 61234, "mtime_ns":
+1732780800000000000, "sha256": "9f2c..."}`` or ``"missing"``, and a problem is the reason in
+words, e.g. ``"duration 7.320 s, expected 10.000 s"``.
 """
 
 from __future__ import annotations
@@ -48,7 +57,7 @@ from features.audio import CLIP_DURATION_S, ClipError, load_audio
 from features.extractors import EXTRACTORS, Extractor
 
 CHUNK_SIZE = 64  # clips per resumable unit
-FORMAT_VERSION = 2  # bump when the layout or an extractor's computation changes (2: file states)
+FORMAT_VERSION = 3  # bump when the layout or an extractor's computation changes (3: every clip's file)
 MANIFEST = "manifest.json"
 DATA = "data.npy"
 CHUNKS = "chunks"
@@ -72,6 +81,9 @@ class FeatureCache:
         The extractor's resolved parameters (defaults filled in).
     path : Path
         The cache folder.
+    identity : str
+        16 hex digits of the SHA-256 of the extractor, its parameters, the keys and the content
+        (SHA-256) of every clip's audio: equal exactly when the features are.
     """
 
     data: np.ndarray
@@ -80,21 +92,30 @@ class FeatureCache:
     problems: dict[str, str]
     params: dict
     path: Path
+    identity: str = ""
 
     @classmethod
     def open(cls, folder: str | Path) -> FeatureCache:
-        """Open a complete cache folder (one that has its manifest.json)."""
+        """Open a complete cache folder (one that has its manifest.json).
+
+        Raises
+        ------
+        DatasetError
+            When the folder has no readable manifest, was written by another format version, or
+            its ``data.npy`` is missing, truncated or of another shape than the manifest says.
+        """
         folder = Path(folder)
         manifest = _read_manifest(folder)
         keys = np.asarray(manifest["keys"], dtype=str)
-        problems = {key: record["problem"] for key, record in manifest["problems"].items()}
+        problems = dict(manifest["problems"])
         return cls(
-            data=np.load(folder / DATA, mmap_mode="r"),
+            data=_open_rows(folder, manifest),
             keys=keys,
             ok=np.array([key not in problems for key in keys], dtype=bool),
             problems=problems,
             params=manifest["params"],
             path=folder,
+            identity=_content_identity(manifest),
         )
 
 
@@ -105,11 +126,12 @@ def extract_dataset(
     cache_dir: str | Path,
     *,
     params: dict | None = None,
+    root: str | Path | None = None,
     n_jobs: int = -1,
     progress: bool = True,
     chunk_size: int = CHUNK_SIZE,
 ) -> FeatureCache:
-    """Extract features for every clip, or reuse the cache made earlier with the same settings.
+    """Extract features for every clip, or reuse the cache made earlier of the same audio.
 
     Parameters
     ----------
@@ -117,15 +139,18 @@ def extract_dataset(
         Audio files; missing, empty, undecodable or wrong-length ones are reported, not fatal.
     keys : sequence of str [shape=(n,)]
         Unique clip identifiers (OpenMIC sample keys), same order as `paths`.
-    extractor : {"logmel", "vggish_examples"}
+    extractor : {"logmel", "vggish_examples", "musicnn", "musicnn_patches"}
         "logmel": `features.logmel.logmel`, float16 (n_mels, n_frames) per clip.
         "vggish_examples": `features.vggish.waveform_to_examples`, float32 (10, 96, 64) per clip,
-        padded with the log of silence or cropped to `n_examples`.
+        padded with the log of silence or cropped to `n_examples`. See `features.extractors`.
     cache_dir : str or Path
         Parent folder; the cache goes in ``cache_dir/<extractor>-<hash>/``.
     params : dict or None
         Overrides of the extractor's defaults (`EXTRACTORS[extractor].defaults`) and
         `expected_duration_s` (10.0: clips off by more than 0.01 s are reported; None: no check).
+    root : str, Path or None
+        The dataset folder: each clip's file is recorded by its path relative to it (a moved
+        dataset keeps its records). None: paths are recorded as given.
     n_jobs : int
         joblib workers (processes); -1 uses all cores.
     progress : bool
@@ -136,16 +161,22 @@ def extract_dataset(
     Returns
     -------
     cache : FeatureCache
+        Rows computed from exactly the audio the files hold now: a reused cache recomputes the
+        clips whose audio changed since (module docstring).
 
     Raises
     ------
     ParameterError, OSError, ...
         Anything but a clip's own problem (`features.audio.ClipError`) stops the extraction:
         nothing of it is recorded, finished chunks are kept and the next call resumes.
+    DatasetError
+        The cache folder holds a manifest of another format version (written by another version
+        of the toolkit): the message names the folder to delete.
 
     Examples
     --------
-    >>> cache = extract_dataset(ds.audio_path, ds.sample_key, "logmel", "~/.cache/openmic-compare")
+    >>> cache = extract_dataset(ds.audio_path, ds.sample_key, "logmel", "~/.cache/openmic-compare",
+    ...                         root=ds.root)
     >>> cache.data.shape, cache.ok.mean()
     ((20000, 128, 1000), 1.0)
     """
@@ -172,20 +203,21 @@ def extract_dataset(
     }
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
     folder = Path(cache_dir).expanduser() / f"{extractor}-{digest}"
+    names = [_relative(path, root) for path in paths]
     work = partial(_extract_recorded, spec, params=resolved)
-    if (folder / MANIFEST).is_file():
-        _recheck_changed(folder, work, paths, keys, n_jobs, progress)
+    shape = (len(keys), *spec.shape(resolved))
+    if _usable(folder, shape, spec.dtype):
+        _recompute_changed(folder, work, paths, names, keys, n_jobs, progress)
         return FeatureCache.open(folder)
 
     chunks = [range(start, min(start + chunk_size, len(keys))) for start in range(0, len(keys), chunk_size)]
-    shape = (len(keys), *spec.shape(resolved))
+    (folder / MANIFEST).unlink(missing_ok=True)  # a damaged cache: computed again below
     layout = _open_data(folder / DATA, shape, spec.dtype)  # may drop stale chunk markers
-    todo = [i for i in range(len(chunks)) if not _chunk_marker(folder, i).is_file()]
+    todo = [i for i in range(len(chunks)) if _read_chunk(folder, i) is None]
     (folder / CHUNKS).mkdir(exist_ok=True)
 
-    def mark_done(c: int, records: dict[int, dict]) -> None:
-        problems = {keys[i]: record for i, record in records.items()}
-        atomic_write_json(_chunk_marker(folder, todo[c]), {"problems": problems}, indent=1)
+    def mark_done(c: int, records: dict[int, tuple[dict | str, str | None]]) -> None:
+        atomic_write_json(_chunk_marker(folder, todo[c]), _chunk_record(records, keys, names), indent=1)
 
     initial = len(keys) - sum(len(chunks[c]) for c in todo)
     with tqdm(
@@ -193,19 +225,25 @@ def extract_dataset(
     ) as bar:
         _run_groups(work, paths, [chunks[c] for c in todo], folder, layout, mark_done, n_jobs, bar)
 
-    problems: dict[str, dict] = {}
+    files: dict[str, dict | str] = {}
+    problems: dict[str, str] = {}
     for i in range(len(chunks)):
-        problems.update(json.loads(_chunk_marker(folder, i).read_text())["problems"])
+        record = _read_chunk(folder, i)
+        files.update(record["files"])
+        problems.update(record["problems"])
     manifest = {
         **identity,
         "shape": list(shape),
         "dtype": spec.dtype,
         "keys": keys,
-        "problems": problems,
+        "files": {key: files[key] for key in keys},
+        "problems": {key: problems[key] for key in keys if key in problems},
         "n_ok": len(keys) - len(problems),
         "versions": library_versions(_VERSIONED),
     }
     atomic_write_json(folder / MANIFEST, manifest, indent=1)
+    # Chunks finished by an earlier, interrupted call recorded their files then: check them now.
+    _recompute_changed(folder, work, paths, names, keys, n_jobs, progress)
     return FeatureCache.open(folder)
 
 
@@ -218,6 +256,38 @@ def _resolve_params(spec: Extractor, params: dict | None) -> dict:
     return resolved
 
 
+def _relative(path: Path, root: str | Path | None) -> str:
+    """`path` relative to `root` (POSIX separators), or as given where it is not inside it."""
+    if root is not None:
+        try:
+            return path.relative_to(root).as_posix()
+        except ValueError:
+            pass
+    return path.as_posix()
+
+
+def _usable(folder: Path, shape: tuple[int, ...], dtype: str) -> bool:
+    """True for a complete cache whose files can be read as these features.
+
+    A manifest of another format version is not ours to overwrite: DatasetError. A manifest that
+    is unreadable, or a ``data.npy`` that is missing, truncated or of another shape, makes the
+    cache damaged (False): the caller computes it again.
+    """
+    if not (folder / MANIFEST).is_file():
+        return False
+    try:
+        manifest = _read_manifest(folder)
+    except _Damaged:
+        return False
+    if manifest.get("shape") != list(shape) or manifest.get("dtype") != dtype:
+        return False
+    try:
+        _open_rows(folder, manifest)
+    except DatasetError:
+        return False
+    return True
+
+
 def _open_data(path: Path, shape: tuple[int, ...], dtype: str) -> tuple[int, int]:
     """Keep a partial data file that fits, or create a zero-filled one (dropping stale markers).
 
@@ -228,7 +298,7 @@ def _open_data(path: Path, shape: tuple[int, ...], dtype: str) -> tuple[int, int
     if path.is_file():
         try:
             data = np.load(path, mmap_mode="r")
-            if data.shape == shape and data.dtype == np.dtype(dtype):
+            if data.shape == shape and data.dtype == np.dtype(dtype) and _complete(path, data):
                 return data.offset, data[0].nbytes
         except (ValueError, OSError):
             pass
@@ -239,46 +309,105 @@ def _open_data(path: Path, shape: tuple[int, ...], dtype: str) -> tuple[int, int
     return data.offset, data[0].nbytes
 
 
-def _recheck_changed(
-    folder: Path, work: Callable, paths: list[Path], keys: list[str], n_jobs: int, progress: bool
+def _complete(path: Path, data: np.memmap) -> bool:
+    """The file holds every byte its header promises (a copy cut short does not)."""
+    return path.stat().st_size >= data.offset + data.nbytes
+
+
+def _open_rows(folder: Path, manifest: dict) -> np.ndarray:
+    """The read-only memory map of ``data.npy``, checked against the manifest's shape and dtype."""
+    path = folder / DATA
+    try:
+        data = np.load(path, mmap_mode="r")
+        sound = (list(data.shape) == manifest["shape"] and data.dtype == np.dtype(manifest["dtype"])
+                 and _complete(path, data))
+    except (ValueError, OSError, EOFError):
+        sound = False
+    if not sound:
+        raise DatasetError(
+            f"{path} is missing, truncated or not the {manifest['dtype']} array of shape "
+            f"{tuple(manifest['shape'])} that {folder / MANIFEST} describes; rerun "
+            "extract_dataset, which computes the damaged cache again"
+        )
+    return data
+
+
+def _recompute_changed(
+    folder: Path,
+    work: Callable,
+    paths: list[Path],
+    names: list[str],
+    keys: list[str],
+    n_jobs: int,
+    progress: bool,
 ) -> None:
-    """Compute again the recorded bad clips whose file changed since, and rewrite the manifest."""
+    """Compute again the clips whose audio is not the audio recorded; rewrite the manifest.
+
+    A file with the recorded path, size and modification time counts as unchanged without being
+    read; any other is hashed, and one with the recorded SHA-256 keeps its row (its record takes
+    the file's new path and time). The manifest is rewritten only when a record changed.
+    """
     manifest = _read_manifest(folder)
-    row = {key: i for i, key in enumerate(keys)}
-    problems = manifest["problems"]
-    changed = [row[k] for k, rec in problems.items() if file_state(paths[row[k]]) != rec["file"]]
-    if not changed:
-        return
-    for i in changed:
-        del problems[keys[i]]
-    data = np.load(folder / DATA, mmap_mode="r")
-    layout = (data.offset, data[0].nbytes)
+    files, problems = manifest["files"], manifest["problems"]
+    changed, refreshed = [], False
+    for i, (key, path) in enumerate(zip(keys, paths, strict=True)):
+        verdict = _compare_file(path, names[i], files[key])
+        if verdict == "changed":
+            changed.append(i)
+        elif verdict != "same":
+            files[key], refreshed = verdict, True
+    if changed:
+        for i in changed:
+            problems.pop(keys[i], None)
+        data = np.load(folder / DATA, mmap_mode="r")
+        layout = (data.offset, data[0].nbytes)
 
-    def keep(_: int, records: dict[int, dict]) -> None:
-        problems.update({keys[i]: record for i, record in records.items()})
+        def keep(_: int, records: dict[int, tuple[dict | str, str | None]]) -> None:
+            record = _chunk_record(records, keys, names)
+            files.update(record["files"])
+            problems.update(record["problems"])
 
-    desc = f"{folder.name}, changed files"
-    with tqdm(total=len(changed), disable=not progress, unit="clip", desc=desc) as bar:
-        _run_groups(work, paths, [changed], folder, layout, keep, n_jobs, bar)
-    manifest["problems"] = dict(sorted(problems.items(), key=lambda item: row[item[0]]))
-    manifest["n_ok"] = len(keys) - len(problems)
-    atomic_write_json(folder / MANIFEST, manifest, indent=1)
+        desc = f"{folder.name}, changed audio"
+        with tqdm(total=len(changed), disable=not progress, unit="clip", desc=desc) as bar:
+            _run_groups(work, paths, [changed], folder, layout, keep, n_jobs, bar)
+    if changed or refreshed:
+        manifest["files"] = files
+        manifest["problems"] = {key: problems[key] for key in keys if key in problems}
+        manifest["n_ok"] = len(keys) - len(manifest["problems"])
+        atomic_write_json(folder / MANIFEST, manifest, indent=1)
+
+
+def _compare_file(path: Path, name: str, recorded: dict | str) -> str | dict:
+    """"same", "changed", or the refreshed record of a file that holds the recorded audio."""
+    try:
+        info = path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return "same" if recorded == "missing" else "changed"
+    if recorded == "missing":
+        return "changed"
+    if (recorded["path"], recorded["size"], recorded["mtime_ns"]) == (name, info.st_size, info.st_mtime_ns):
+        return "same"
+    if info.st_size != recorded["size"] or file_sha256(path) != recorded["sha256"]:
+        return "changed"
+    return {"path": name, "size": info.st_size, "mtime_ns": info.st_mtime_ns,
+            "sha256": recorded["sha256"]}
 
 
 def _run_groups(
-    work: Callable[[Path], tuple[np.ndarray | None, dict | None]],
+    work: Callable[[Path], tuple[np.ndarray | None, dict | str, str | None]],
     paths: list[Path],
     groups: list[Sequence[int]],
     folder: Path,
     layout: tuple[int, int],
-    done: Callable[[int, dict[int, dict]], None],
+    done: Callable[[int, dict[int, tuple[dict | str, str | None]]], None],
     n_jobs: int,
     bar: tqdm,
 ) -> None:
     """Compute the clips of each group in turn and write their rows; then `done(group, records)`.
 
-    `records` maps the group's bad clips (their indices) to their problem records. A clip's own
-    problem becomes a zero row and a record; any other error propagates, before that group is done.
+    `records` maps each clip of the group (its index) to ``(file, problem)``: the state of its
+    file as read, and its own problem or None. A clip's own problem becomes a zero row; any other
+    error propagates, before that group is done.
     """
     offset, row_bytes = layout
     results = iter(
@@ -291,10 +420,9 @@ def _run_groups(
         for g, group in enumerate(groups):
             records = {}
             for i in group:
-                features, record = next(results)
-                if record is not None:
-                    records[i] = record
-                row = bytes(row_bytes) if record is not None else features.tobytes()
+                features, state, problem = next(results)
+                records[i] = (state, problem)
+                row = bytes(row_bytes) if problem is not None else features.tobytes()
                 if len(row) != row_bytes:
                     raise ValueError(
                         f"extractor gave {features.shape} {features.dtype} for {paths[i]}, "
@@ -305,6 +433,15 @@ def _run_groups(
             done(g, records)
     finally:
         os.close(fd)
+
+
+def _chunk_record(records: dict[int, tuple[dict | str, str | None]], keys: list[str],
+                  names: list[str]) -> dict[str, dict]:
+    """``{"files": {key: file}, "problems": {key: problem}}`` of computed clips, paths named."""
+    files = {keys[i]: state if state == "missing" else {"path": names[i], **state}
+             for i, (state, _) in records.items()}
+    problems = {keys[i]: problem for i, (_, problem) in records.items() if problem is not None}
+    return {"files": files, "problems": problems}
 
 
 def extract_clip(spec: Extractor, path: Path, params: dict) -> tuple[np.ndarray | None, str | None]:
@@ -337,7 +474,7 @@ def extract_clip(spec: Extractor, path: Path, params: dict) -> tuple[np.ndarray 
 
 
 def file_state(path: Path) -> dict[str, int] | str:
-    """The file state a problem is recorded with: ``{"size", "mtime_ns"}``, or ``"missing"``."""
+    """A file's ``{"size", "mtime_ns"}``, or ``"missing"``."""
     try:
         info = path.stat()
     except (FileNotFoundError, NotADirectoryError):
@@ -345,13 +482,43 @@ def file_state(path: Path) -> dict[str, int] | str:
     return {"size": info.st_size, "mtime_ns": info.st_mtime_ns}
 
 
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes, read in 1 MiB blocks (hex)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def _extract_recorded(
     spec: Extractor, path: Path, *, params: dict
-) -> tuple[np.ndarray | None, dict | None]:
-    """`extract_clip`, the problem as a record with the file's state from before the read."""
+) -> tuple[np.ndarray | None, dict | str, str | None]:
+    """`extract_clip`, with the state of the file it read: ``{"size", "mtime_ns", "sha256"}``
+    (size and time from before the read) or ``"missing"``."""
     state = file_state(path)
+    if state != "missing":
+        try:
+            state = {**state, "sha256": file_sha256(path)}
+        except (FileNotFoundError, NotADirectoryError):
+            state = "missing"
     features, problem = extract_clip(spec, path, params)
-    return features, None if problem is None else {"problem": problem, "file": state}
+    return features, state, problem
+
+
+def _content_identity(manifest: dict) -> str:
+    """16 hex digits over the extractor, parameters, keys and every clip's audio content."""
+    contents = [
+        "missing" if manifest["files"][key] == "missing" else manifest["files"][key]["sha256"]
+        for key in manifest["keys"]
+    ]
+    blob = json.dumps([manifest["extractor"], manifest["params"], manifest["keys_sha256"], contents,
+                       manifest["problems"]], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class _Damaged(DatasetError):
+    """A cache file that cannot be read (cut short, not JSON): computed again, not an error."""
 
 
 def _read_manifest(folder: Path) -> dict:
@@ -360,13 +527,32 @@ def _read_manifest(folder: Path) -> dict:
         raise DatasetError(
             f"{folder} is not a complete feature cache (no {MANIFEST}); rerun extract_dataset"
         )
-    manifest = json.loads(manifest_path.read_text())
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise _Damaged(f"{manifest_path} is not readable JSON ({err}); rerun extract_dataset, "
+                       "which computes the damaged cache again") from None
+    if not isinstance(manifest, dict):
+        raise _Damaged(f"{manifest_path} is not a manifest; rerun extract_dataset")
     if manifest.get("format_version") != FORMAT_VERSION:
         raise DatasetError(
             f"{manifest_path} has format version {manifest.get('format_version')}, this toolkit "
-            f"reads {FORMAT_VERSION}; delete {folder} and rerun extract_dataset"
+            f"reads {FORMAT_VERSION}: it was written by another version of openmic-compare. "
+            f"Delete {folder} (or use another --cache-dir) and run again"
         )
+    for field in ("keys", "files", "problems", "params", "shape", "dtype", "keys_sha256", "extractor"):
+        if field not in manifest:
+            raise _Damaged(f"{manifest_path} lacks {field!r}; rerun extract_dataset")
     return manifest
+
+
+def _read_chunk(folder: Path, chunk: int) -> dict | None:
+    """A finished chunk's record, or None when it is not finished (or its marker is damaged)."""
+    try:
+        record = json.loads(_chunk_marker(folder, chunk).read_text())
+    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return record if isinstance(record, dict) and {"files", "problems"} <= set(record) else None
 
 
 def _chunk_marker(folder: Path, chunk: int) -> Path:

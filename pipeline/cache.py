@@ -40,33 +40,42 @@ def fingerprint(*parts: Any) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def code_fingerprint(package: str) -> str:
-    """Hash of a package's source: a cached model is not reused after its training code changed.
+def code_fingerprint(package: str, *more: str) -> str:
+    """Hash of packages' source: a cached model is not reused after code it depends on changed.
 
     Parameters
     ----------
-    package : str
-        An importable package, e.g. ``"baselines"``; its ``*.py`` files are hashed where Python
-        imports them from, with their paths inside the package.
+    package, *more : str
+        Importable packages, e.g. ``"core", "features", "baselines"``; their ``*.py`` files are
+        hashed where Python imports them from, with their paths inside each package.
 
     Returns
     -------
     str
-        16 hex digits.
+        16 hex digits (one package: the hash of its files alone).
     """
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise ParameterError(
-            f"package must name an importable package of the toolkit; given package={package!r}, "
-            "which Python does not find as a package"
-        )
     digest = hashlib.sha256()
-    for location in spec.submodule_search_locations:
-        folder = Path(location)
-        for path in sorted(folder.rglob("*.py")):
-            digest.update(path.relative_to(folder).as_posix().encode())
-            digest.update(path.read_bytes())
+    for name in (package, *more):
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.submodule_search_locations:
+            raise ParameterError(
+                f"package must name an importable package of the toolkit; given package={name!r}, "
+                "which Python does not find as a package"
+            )
+        if more:
+            digest.update(f"package {name}\n".encode())
+        for location in spec.submodule_search_locations:
+            folder = Path(location)
+            for path in sorted(folder.rglob("*.py")):
+                digest.update(path.relative_to(folder).as_posix().encode())
+                digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+# What each kind of model's result depends on, besides its features and settings: the code of
+# these packages (`code_fingerprint`) is part of its cache key.
+CLASSICAL_CODE = ("core", "features", "baselines")
+NETWORK_CODE = ("core", "features", "cnn")
 
 
 class StageCache:

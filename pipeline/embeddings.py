@@ -10,6 +10,7 @@ with a mask of the clips it could be computed for.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,6 +51,10 @@ class Embedding:
     input : dict or None
         How to compute it from audio, ``{"extractor", "params"}`` (each model's ``"input"`` in
         ``run.json``); None for a dataset ``X`` of unknown origin.
+    identity : str
+        What the values are, in 16 hex digits: the SHA-256 of the release's ``X`` array, or the
+        feature cache's identity (extractor, parameters, keys and every clip's audio content).
+        Part of the cache key of every model trained on it.
     """
 
     name: str
@@ -59,6 +64,7 @@ class Embedding:
     params: dict[str, Any]
     info: dict[str, Any]
     input: dict[str, Any] | None = None
+    identity: str = ""
 
 
 def feature_dir(s: Settings, run_dir: Path) -> Path:
@@ -83,6 +89,7 @@ def load_embedding(name: str, data: Data, s: Settings, run_dir: Path) -> Embeddi
                 "frames_per_clip": int(ds.X.shape[1]),
             },
             input=release_input(ds),
+            identity=hashlib.sha256(np.ascontiguousarray(ds.X).tobytes()).hexdigest()[:16],
         )
     if name == "musicnn":
         return _musicnn(data, s, run_dir)
@@ -96,7 +103,8 @@ def _musicnn(data: Data, s: Settings, run_dir: Path) -> Embedding:
 
     ds = data.ds
     feats = extract_dataset(
-        ds.audio_path, ds.sample_key, "musicnn", feature_dir(s, run_dir), n_jobs=s.jobs
+        ds.audio_path, ds.sample_key, "musicnn", feature_dir(s, run_dir), root=ds.root,
+        n_jobs=s.jobs,
     )
     params = dict(feats.params)
     model, layer = params.get("model", EXTRACTOR_DEFAULTS["model"]), params.get("layer")
@@ -119,4 +127,5 @@ def _musicnn(data: Data, s: Settings, run_dir: Path) -> Embedding:
             "frames_per_clip": int(feats.data.shape[1]),
         },
         input={"extractor": "musicnn", "params": params},
+        identity=feats.identity,
     )

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pipeline.cache import DONE, StageCache, code_fingerprint, fingerprint
+from pipeline.cache import DONE, NETWORK_CODE, StageCache, code_fingerprint, fingerprint
 from pipeline.embeddings import feature_dir
 from pipeline.facts import holdout_selection, model_info
 
@@ -60,7 +60,8 @@ def finetune_features(data: Data, s: Settings, run_dir: Path, *, mode: str):
     config = finetune_config(s, mode)
     params = {"model": config.backbone, "layer": config.layer} if mode == "head" else None
     return extract_dataset(data.ds.audio_path, data.ds.sample_key, EXTRACTORS[mode],
-                           feature_dir(s, run_dir), params=params, n_jobs=s.jobs)
+                           feature_dir(s, run_dir), params=params, root=data.ds.root,
+                           n_jobs=s.jobs)
 
 
 def train_finetune_model(data: Data, s: Settings, cache: StageCache, run_dir: Path, *, mode: str):
@@ -84,8 +85,8 @@ def _train(data: Data, s: Settings, cache: StageCache, run_dir: Path, mode: str)
     head, head_key = None, None
     if mode == "full":
         head, _, _, head_key = _train(data, s, cache, run_dir, "head")
-    key = fingerprint(data.key, FT_MODEL, data.cols, config.to_dict(), feats.params, head_key,
-                      code_fingerprint("cnn"))
+    key = fingerprint(data.key, FT_MODEL, data.cols, config.to_dict(), feats.identity, head_key,
+                      code_fingerprint(*NETWORK_CODE))
     stage = f"{FT_MODEL}-{mode}-{key}"
     done = cache.finished("models", stage)
     if done is not None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
 import sys
 from pathlib import Path
 
+from core.atomic import atomic_write_json
 from pipeline.cache import StageCache
+from pipeline.facts import toolkit_info
 from pipeline.settings import Settings, SettingsError
 
 
@@ -43,8 +46,24 @@ def setup_logging(run_dir: Path) -> None:
     logging.captureWarnings(True)
 
 
+# The layout and keys of what a cache folder holds (features, models). 2: features know their
+# audio (`features.extract`), model keys hold their features' identity and code (`pipeline.cache`).
+CACHE_FORMAT = 2
+CACHE_MARKER = "cache.json"
+# What a cache folder holds; the musicnn weights (musicnn/) and the demo sets (demo/) are
+# checked by their own checksums and manifests and are shared by every format.
+_CACHED_STAGES = ("features", "models")
+
+
 def check_writable_cache(s: Settings) -> StageCache:
-    """The stage cache under ``--cache-dir`` (created), or none with ``--no-cache``."""
+    """The stage cache under ``--cache-dir`` (created, its format checked), or none with ``--no-cache``.
+
+    Raises
+    ------
+    SettingsError
+        When the folder cannot be created, or holds features or models of another cache format
+        (written by another version of the toolkit): the message says what to delete.
+    """
     if s.no_cache:
         return StageCache(None)
     root = Path(s.cache_dir).expanduser()
@@ -53,4 +72,32 @@ def check_writable_cache(s: Settings) -> StageCache:
     except OSError as err:
         raise SettingsError(f"cannot create the cache folder {root} ({err.strerror}); "
                             "choose another with --cache-dir, or run with --no-cache") from None
+    check_cache_format(root)
     return StageCache(root)
+
+
+def check_cache_format(root: Path) -> None:
+    """Mark a new cache folder with this toolkit's cache format; refuse one of another format."""
+    marker = root / CACHE_MARKER
+    try:
+        found = json.loads(marker.read_text()) if marker.is_file() else None
+        fmt = found.get("cache_format") if isinstance(found, dict) else "unreadable"
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        found, fmt = {}, "unreadable"
+    if found is None:
+        old = [name for name in _CACHED_STAGES if (root / name).is_dir()]
+        if not old:
+            atomic_write_json(marker, {"cache_format": CACHE_FORMAT, "written_by": toolkit_info()},
+                              indent=1)
+            return
+        fmt = 1
+    if fmt != CACHE_FORMAT:
+        written_by = found.get("written_by") if isinstance(found, dict) else None
+        by = written_by.get("version") if isinstance(written_by, dict) else "an earlier version"
+        stale = ", ".join(str(root / name) for name in _CACHED_STAGES if (root / name).exists())
+        raise SettingsError(
+            f"the cache folder {root} holds features and models in cache format {fmt} (written by "
+            f"openmic-compare {by}); this version reads format {CACHE_FORMAT} and will not mix "
+            f"them. Delete {stale or marker} (the musicnn weights and demo sets there can stay), "
+            "or choose another folder with --cache-dir"
+        )

@@ -17,7 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.cache import DONE, StageCache, code_fingerprint, fingerprint
+from pipeline.cache import (
+    CLASSICAL_CODE,
+    DONE,
+    NETWORK_CODE,
+    StageCache,
+    code_fingerprint,
+    fingerprint,
+)
 from pipeline.embeddings import Embedding, feature_dir
 from pipeline.facts import embedding_name
 from pipeline.settings import Settings, SettingsError
@@ -148,10 +155,14 @@ def load_data(root: Path, s: Settings) -> Data:
     cols = class_selection(s, ds.classes)
     check_splits(ds, cols, root)
     fit_idx, val_idx, holdout = holdout_split(ds, cols, s.seed)
-    content = hashlib.sha256()  # every array a model sees: a changed file never reuses a stale model
-    for array in (ds.sample_key.astype(str), ds.X, ds.Y_true, ds.Y_mask, ds.test_idx):
+    # Every array a model sees, by content: a changed file never reuses a stale model, and the same
+    # dataset elsewhere (moved, copied) reuses every model. Audio-based features add their own
+    # identity (`features.extract.FeatureCache.identity`) to the keys of the models they train.
+    content = hashlib.sha256()
+    for array in (ds.sample_key.astype(str), ds.X, ds.Y_true, ds.Y_mask, ds.train_idx, ds.test_idx,
+                  ds.artist_id):
         content.update(np.ascontiguousarray(array).tobytes())
-    key = fingerprint(str(root.resolve()), content.hexdigest(), fit_idx.tolist(), val_idx.tolist())
+    key = fingerprint(content.hexdigest(), fit_idx.tolist(), val_idx.tolist())
     return Data(ds=ds, cols=cols, fit_idx=fit_idx, val_idx=val_idx, test_idx=ds.test_idx, key=key,
                 holdout=holdout)
 
@@ -215,8 +226,8 @@ def train_embedding_model(
     from baselines import PerInstrumentModel
 
     ds = data.ds
-    key = fingerprint(data.key, name, emb.name, emb.params, data.cols, s.seed, s.cv_folds,
-                      code_fingerprint("baselines"))
+    key = fingerprint(data.key, name, emb.name, emb.identity, data.cols, s.seed, s.cv_folds,
+                      code_fingerprint(*CLASSICAL_CODE))
     stage = f"{name}-{emb.name}-{key}"
     done = cache.finished("models", stage)
     if done is not None:
@@ -252,7 +263,8 @@ def logmel_cache(data: Data, s: Settings, run_dir: Path):
     from features.extract import extract_dataset
 
     return extract_dataset(
-        data.ds.audio_path, data.ds.sample_key, "logmel", feature_dir(s, run_dir), n_jobs=s.jobs
+        data.ds.audio_path, data.ds.sample_key, "logmel", feature_dir(s, run_dir),
+        root=data.ds.root, n_jobs=s.jobs,
     )
 
 
@@ -264,8 +276,8 @@ def train_cnn_model(data: Data, feats, s: Settings, cache: StageCache, run_dir: 
     config = dataclasses.replace(config, seed=s.seed)
     if s.epochs is not None:
         config = dataclasses.replace(config, epochs=s.epochs)
-    key = fingerprint(data.key, "cnn", data.cols, dataclasses.asdict(config), feats.params,
-                      code_fingerprint("cnn"))
+    key = fingerprint(data.key, "cnn", data.cols, dataclasses.asdict(config), feats.identity,
+                      code_fingerprint(*NETWORK_CODE))
     done = cache.finished("models", f"cnn-{key}")
     if done is not None:
         return CNNModel.load(done), json.loads((done / DONE).read_text())["train_time_s"], True

@@ -1,6 +1,7 @@
 """Tests of cached, resumable feature extraction on real and synthetic OGG clips."""
 
 import errno
+import hashlib
 import json
 import os
 import shutil
@@ -54,11 +55,13 @@ def test_logmel_rows_match_direct_computation(logmel_cache, clips):
     assert not cache.data.flags.writeable
 
 
-def _state(path: Path) -> dict | str:
-    """The file state a record must hold, from os.stat."""
+def _state(path: Path, root: Path | None = None) -> dict | str:
+    """The file record a cache must hold, from os.stat and hashlib on the whole file."""
     if not path.exists():
         return "missing"
-    return {"size": os.stat(path).st_size, "mtime_ns": os.stat(path).st_mtime_ns}
+    name = path.relative_to(root).as_posix() if root is not None else path.as_posix()
+    return {"path": name, "size": os.stat(path).st_size, "mtime_ns": os.stat(path).st_mtime_ns,
+            "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
 
 
 def test_bad_clips_are_marked_with_their_own_problems(logmel_cache, clips):
@@ -76,10 +79,9 @@ def test_bad_clips_are_marked_with_their_own_problems(logmel_cache, clips):
     manifest = json.loads((cache.path / "manifest.json").read_text())
     assert manifest["shape"] == [8, 128, 1000] and manifest["dtype"] == "float16"
     assert manifest["n_ok"] == 3 and "numpy" in manifest["versions"]
-    assert manifest["problems"] == {
-        key: {"problem": problem, "file": _state(clips[key])} for key, problem in cache.problems.items()
-    }
-    assert manifest["problems"]["missing"]["file"] == "missing"
+    assert manifest["problems"] == cache.problems
+    assert manifest["files"] == {key: _state(path) for key, path in clips.items()}
+    assert manifest["files"]["missing"] == "missing"
 
 
 def test_second_call_reuses_cache(logmel_cache, clips):
@@ -188,13 +190,15 @@ def test_an_error_that_is_not_the_clips_stops_the_run_and_is_not_cached(clips, t
     folder = next((tmp_path / "cache").iterdir())
     assert not (folder / "manifest.json").exists()
     assert sorted(p.name for p in (folder / "chunks").iterdir()) == ["00000.json"]
-    corrupt = {"problem": "unreadable: supported file format but file is malformed", "file": _state(clips["corrupt"])}
-    assert json.loads((folder / "chunks" / "00000.json").read_text()) == {"problems": {"clip1": corrupt}}
+    corrupt = "unreadable: supported file format but file is malformed"
+    assert json.loads((folder / "chunks" / "00000.json").read_text()) == {
+        "files": {f"clip{i}": _state(paths[i]) for i in range(3)}, "problems": {"clip1": corrupt}
+    }
 
     log.unlink()
     cache = run(stop_after=None)
     assert _calls(log) == 4  # chunks 1 and 2 only
-    assert cache.problems == {"clip1": corrupt["problem"]}
+    assert cache.problems == {"clip1": corrupt}
     assert cache.ok.tolist() == [True, False, True, True, True, True, True]
 
 
@@ -235,24 +239,23 @@ def test_a_recorded_problem_is_checked_again_when_its_file_changes(tmp_path, mon
 
     write_tone(paths[1], 10.0)  # the truncated clip is replaced with good audio
     shutil.copy(CLIP, paths[2])  # the missing one appears
-    os.utime(paths[3], ns=(10**9, 10**9))  # the short one is touched, still short
+    os.utime(paths[3], ns=(10**9, 10**9))  # the short one is touched: same bytes, still short
     again = run()
     assert again.ok.tolist() == [True, True, True, False]
-    assert _calls(log) == 3  # the two replaced clips only
+    assert _calls(log) == 3  # the two replaced clips only; the touched one is hashed, not decoded
     np.testing.assert_array_equal(again.data[:3], 441000)
     np.testing.assert_array_equal(again.data[3], 0)
     records = json.loads(manifest.read_text())
-    assert records["problems"] == {
-        "short": {"problem": "duration 4.000 s, expected 10.000 s", "file": _state(paths[3])}
-    }
-    assert records["problems"]["short"]["file"]["mtime_ns"] == 10**9 and records["n_ok"] == 3
+    assert records["problems"] == {"short": "duration 4.000 s, expected 10.000 s"}
+    assert records["files"] == {key: _state(path) for key, path in zip(keys, paths, strict=True)}
+    assert records["files"]["short"]["mtime_ns"] == 10**9 and records["n_ok"] == 3
     run()
     assert _calls(log) == 3
 
 
 def test_a_cache_of_another_format_is_refused(tmp_path):
     (tmp_path / "manifest.json").write_text(json.dumps({"format_version": 1, "problems": {"a": "why"}}))
-    with pytest.raises(DatasetError, match=r"format version 1, this toolkit reads 2; delete"):
+    with pytest.raises(DatasetError, match=r"format version 1, this toolkit reads 3: it was written by another version.*Delete"):
         FeatureCache.open(tmp_path)
 
 
