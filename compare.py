@@ -30,7 +30,6 @@ from pipeline.embeddings import RELEASE, load_embedding
 from pipeline.facts import (
     MODEL_DESCRIPTIONS,
     cv_selection,
-    holdout_selection,
     model_id,
     model_info,
     run_record,
@@ -50,12 +49,11 @@ from pipeline.settings import (
 from pipeline.stages import (
     check_data,
     check_data_folder,
+    cnn_results,
     found_dataset,
     load_data,
-    logmel_cache,
     predict_embedding_model,
     resolve_dataset,
-    train_cnn_model,
     train_embedding_model,
 )
 
@@ -139,6 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
         "early stopping may end sooner)",
     )
     p.add_argument("--seed", type=int, metavar="S", help=f"random seed (default: {defaults.seed})")
+    p.add_argument(
+        "--seeds", type=int, metavar="N",
+        help="train each network (cnn, musicnn-ft) N times, with seeds S, S+1, ..., S+N-1; the report "
+        "shows each network's mean and spread over them and its marks account for that spread; "
+        f"the first seed's model is the one saved and used by tag (default: {defaults.seeds})",
+    )
     p.add_argument(
         "--jobs", type=int, metavar="J", help=f"parallel processes, -1 = all cores (default: {defaults.jobs})"
     )
@@ -248,46 +252,29 @@ def _run(s: Settings) -> int:
             models[mid] = model_info(name, model, seconds, infer, reused, path, embedding=emb_name,
                                      selection=cv_selection(model, s.cv_folds), model_input=emb.input)
 
-    if "cnn" in s.models:
+    seed_probas: dict[str, np.ndarray] = {}
+    networks_stages = {"cnn": lambda: cnn_results(data, s, cache, run_dir),
+                       FT_MODEL: lambda: finetune_results(data, s, cache, run_dir, mode=s.ft_mode)}
+    for name in networks:
+        mode = f" ({s.ft_mode} mode)" if name == FT_MODEL else ""
+        seeds = f", {s.seeds} seeds" if s.seeds > 1 else ""
+        log.info("Training %s%s%s: %s", name, mode, seeds, MODEL_DESCRIPTIONS[name])
         t = time.perf_counter()
-        feats = logmel_cache(data, s, run_dir)
-        timings["logmel_s"] = time.perf_counter() - t
-        skipped.update(feats.problems)
-        log.info("Training cnn: %s", MODEL_DESCRIPTIONS["cnn"])
-        model, seconds, reused = train_cnn_model(data, feats, s, cache, run_dir)
-        log.info("  cnn %s (%.1f s of training)", "reused from cache" if reused else "trained", seconds)
-        t = time.perf_counter()
-        proba = model.predict_proba(feats, test_idx).astype(np.float32)
-        infer = (time.perf_counter() - t) / max(len(test_idx), 1)
-        # A clip without audio has no CNN prediction: NaN; the report leaves it out for every model.
-        proba[~feats.ok[test_idx]] = np.nan
-        probas["cnn"] = proba
-        val_idx = data.val_idx[feats.ok[data.val_idx]]
-        selection = holdout_selection(model.predict_proba(feats, val_idx), *data.labels(val_idx),
-                                      data.holdout)
-        cnn_dir = run_dir / "models" / "cnn"
-        if cnn_dir.exists():
-            shutil.rmtree(cnn_dir)
-        model.save(cnn_dir)
-        models["cnn"] = model_info("cnn", model, seconds, infer, reused, cnn_dir, selection=selection,
-                                   model_input={"extractor": "logmel", "params": dict(feats.params)})
-
-    if FT_MODEL in s.models:
-        log.info("Training %s (%s mode): %s", FT_MODEL, s.ft_mode, MODEL_DESCRIPTIONS[FT_MODEL])
-        t = time.perf_counter()
-        probas[FT_MODEL], models[FT_MODEL], problems_ft = finetune_results(
-            data, s, cache, run_dir, mode=s.ft_mode
-        )
-        timings["musicnn_ft_s"] = time.perf_counter() - t
-        skipped.update(problems_ft)
-        log.info("  %s %s (%.1f s of training)", FT_MODEL,
-                 "reused from cache" if models[FT_MODEL]["reused_from_cache"] else "trained",
-                 models[FT_MODEL]["train_time_s"])
+        result = networks_stages[name]()
+        timings[f"{name.replace('-', '_')}_s"] = time.perf_counter() - t
+        probas[name], models[name] = result.proba, result.info
+        if result.seed_probas is not None:
+            seed_probas[name] = result.seed_probas
+        skipped.update(result.problems)
+        log.info("  %s %s (%.1f s of training)", name,
+                 "reused from cache" if result.info["reused_from_cache"] else "trained",
+                 result.info["train_time_s"])
 
     from reports import build_report, write_predictions
 
     yt, ym = data.labels(test_idx)
-    write_predictions(run_dir / "predictions.npz", ds.sample_key[test_idx], data.classes, yt, ym, probas)
+    write_predictions(run_dir / "predictions.npz", ds.sample_key[test_idx], data.classes, yt, ym, probas,
+                      artist_id=ds.artist_id[test_idx], seed_probas=seed_probas)
     write_label_stats(data, run_dir)
     timings["total_before_report_s"] = time.perf_counter() - t0
     run_info = run_record(s, data, root, skipped, models, timings, embeddings=embeddings,

@@ -18,13 +18,14 @@ import json
 import shutil
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pipeline.cache import DONE, NETWORK_CODE, StageCache, code_fingerprint, fingerprint
 from pipeline.embeddings import feature_dir
 from pipeline.facts import holdout_selection, model_info
+from pipeline.stages import NetworkResult, over_seeds
 
 if TYPE_CHECKING:
     from pipeline.settings import Settings
@@ -35,13 +36,14 @@ FT_MODEL = "musicnn-ft"
 EXTRACTORS = {"head": "musicnn", "full": "musicnn_patches"}
 
 
-def finetune_config(s: Settings, mode: str):
-    """The `cnn.FinetuneConfig` of a run: the mode's defaults, the run's seed; --quick trains 3
-    epochs; --ft-epochs sets the epochs of the run's own mode (not those of the head a full-mode
-    run starts from)."""
+def finetune_config(s: Settings, mode: str, *, seed: int | None = None):
+    """The `cnn.FinetuneConfig` of a run: the mode's defaults, `seed` (default the run's); --quick
+    trains 3 epochs; --ft-epochs sets the epochs of the run's own mode (not those of the head a
+    full-mode run starts from)."""
     from cnn import FinetuneConfig
 
-    config = FinetuneConfig(seed=s.seed) if mode == "head" else FinetuneConfig.full(seed=s.seed)
+    seed = s.seed if seed is None else seed
+    config = FinetuneConfig(seed=seed) if mode == "head" else FinetuneConfig.full(seed=seed)
     if s.quick:
         config = dataclasses.replace(config, epochs=3, patience=0)
     if s.ft_epochs is not None and mode == s.ft_mode:
@@ -64,27 +66,30 @@ def finetune_features(data: Data, s: Settings, run_dir: Path, *, mode: str):
                            n_jobs=s.jobs)
 
 
-def train_finetune_model(data: Data, s: Settings, cache: StageCache, run_dir: Path, *, mode: str):
-    """Train (or reuse, or resume) musicnn-ft in `mode`; returns (model, seconds, reused).
+def train_finetune_model(data: Data, s: Settings, cache: StageCache, run_dir: Path, *, mode: str,
+                         seed: int | None = None):
+    """Train (or reuse, or resume) musicnn-ft in `mode` with `seed` (default the run's); returns
+    (model, seconds, reused).
 
-    In full mode the head-mode model is trained (or reused) first and starts the run; `seconds`
-    is the full mode's own training time (the head's is in the model's ``initialised_from``).
+    In full mode the head-mode model of the same seed is trained (or reused) first and starts the
+    run; `seconds` is the full mode's own training time (the head's is in the model's
+    ``initialised_from``).
     """
-    model, seconds, reused, _ = _train(data, s, cache, run_dir, mode)
+    model, seconds, reused, _ = _train(data, s, cache, run_dir, mode, seed)
     return model, seconds, reused
 
 
-def _train(data: Data, s: Settings, cache: StageCache, run_dir: Path, mode: str):
+def _train(data: Data, s: Settings, cache: StageCache, run_dir: Path, mode: str, seed: int | None):
     """`train_finetune_model`, plus the stage key (a full-mode run's key includes its head's)."""
     from cnn import FinetuneModel, train_finetune
 
     if mode not in EXTRACTORS:
         raise ValueError(f"mode must be one of {tuple(EXTRACTORS)}, given {mode!r}")
-    config = finetune_config(s, mode)
+    config = finetune_config(s, mode, seed=seed)
     feats = finetune_features(data, s, run_dir, mode=mode)
     head, head_key = None, None
     if mode == "full":
-        head, _, _, head_key = _train(data, s, cache, run_dir, "head")
+        head, _, _, head_key = _train(data, s, cache, run_dir, "head", seed)
     key = fingerprint(data.key, FT_MODEL, data.cols, config.to_dict(), feats.identity, head_key,
                       code_fingerprint(*NETWORK_CODE))
     stage = f"{FT_MODEL}-{mode}-{key}"
@@ -106,32 +111,37 @@ def _train(data: Data, s: Settings, cache: StageCache, run_dir: Path, mode: str)
 
 
 def finetune_results(data: Data, s: Settings, cache: StageCache, run_dir: Path, *,
-                     mode: str) -> tuple[np.ndarray, dict[str, Any], dict[str, str]]:
-    """Train (or reuse) musicnn-ft, predict the test split, save the model into the run folder.
+                     mode: str) -> NetworkResult:
+    """Train (or reuse) musicnn-ft once per seed, predict the test split, save the first seed's
+    model into the run folder.
 
     Returns
     -------
-    proba : np.ndarray [shape=(n_test, n_classes), dtype=float32]
-        NaN for clips without audio (no rows in the feature cache).
-    info : dict
-        ``run.json``'s entry: `pipeline.facts.model_info` plus the model's facts (mode, backbone,
-        layer, pooling, what was frozen, sizes, the head it started from).
-    problems : dict of str to str
-        Clips the feature cache could not compute, key -> why.
+    NetworkResult
+        ``proba`` NaN for clips without audio (no rows in the feature cache); ``info`` is
+        `pipeline.facts.model_info` plus the model's facts (mode, backbone, layer, pooling, what
+        was frozen, sizes, the head it started from); ``problems`` the clips the feature cache
+        could not compute.
     """
     feats = finetune_features(data, s, run_dir, mode=mode)
-    model, seconds, reused = train_finetune_model(data, s, cache, run_dir, mode=mode)
-    test_idx = data.test_idx
-    start = time.perf_counter()
-    proba = model.predict_proba(feats, test_idx).astype(np.float32)
-    infer = (time.perf_counter() - start) / max(len(test_idx), 1)
-    proba[~feats.ok[test_idx]] = np.nan
-    val_idx = data.val_idx[feats.ok[data.val_idx]]
-    selection = holdout_selection(model.predict_proba(feats, val_idx), *data.labels(val_idx), data.holdout)
-    out = run_dir / "models" / FT_MODEL
-    if out.exists():
-        shutil.rmtree(out)
-    model.save(out)
-    info = model_info(FT_MODEL, model, seconds, infer, reused, out, selection=selection,
-                      model_input={"extractor": EXTRACTORS[mode], "params": dict(feats.params)})
-    return proba, {**info, **model.facts}, dict(feats.problems)
+
+    def train_one(seed: int, keep: bool):
+        model, seconds, reused = train_finetune_model(data, s, cache, run_dir, mode=mode, seed=seed)
+        test_idx = data.test_idx
+        start = time.perf_counter()
+        proba = model.predict_proba(feats, test_idx).astype(np.float32)
+        infer = (time.perf_counter() - start) / max(len(test_idx), 1)
+        proba[~feats.ok[test_idx]] = np.nan
+        val_idx = data.val_idx[feats.ok[data.val_idx]]
+        selection = holdout_selection(model.predict_proba(feats, val_idx), *data.labels(val_idx),
+                                      data.holdout)
+        out = run_dir / "models" / FT_MODEL
+        if keep:
+            if out.exists():
+                shutil.rmtree(out)
+            model.save(out)
+        info = model_info(FT_MODEL, model, seconds, infer, reused, out, selection=selection,
+                          model_input={"extractor": EXTRACTORS[mode], "params": dict(feats.params)})
+        return proba, {**info, **model.facts}, dict(feats.problems)
+
+    return over_seeds(s, FT_MODEL, train_one)

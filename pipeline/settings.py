@@ -46,6 +46,7 @@ class Settings:
     quick: bool = False
     epochs: int | None = None
     seed: int = 0
+    seeds: int = 1
     jobs: int = -1
     out: str | None = None
     no_cache: bool = False
@@ -160,6 +161,8 @@ def _validate(s: Settings) -> None:
         raise SettingsError(f"--epochs must be at least 1, given {s.epochs}")
     if s.ft_epochs is not None and s.ft_epochs < 1:
         raise SettingsError(f"--ft-epochs must be at least 1, given {s.ft_epochs}")
+    if s.seeds < 1:
+        raise SettingsError(f"--seeds must be at least 1 (trainings of each network), given {s.seeds}")
     if s.jobs == 0:
         raise SettingsError("--jobs 0 is not a number of processes; use -1 for all cores")
     if s.dask is not None:

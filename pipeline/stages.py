@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -268,12 +269,14 @@ def logmel_cache(data: Data, s: Settings, run_dir: Path):
     )
 
 
-def train_cnn_model(data: Data, feats, s: Settings, cache: StageCache, run_dir: Path):
-    """Train (or reuse, or resume) the CNN; returns (model, seconds, reused)."""
+def train_cnn_model(data: Data, feats, s: Settings, cache: StageCache, run_dir: Path, *,
+                    seed: int | None = None):
+    """Train (or reuse, or resume) the CNN with `seed` (default the run's); returns (model, seconds,
+    reused)."""
     from cnn import CNNConfig, CNNModel, train_cnn
 
     config = CNNConfig.quick() if s.quick else CNNConfig()
-    config = dataclasses.replace(config, seed=s.seed)
+    config = dataclasses.replace(config, seed=s.seed if seed is None else seed)
     if s.epochs is not None:
         config = dataclasses.replace(config, epochs=s.epochs)
     key = fingerprint(data.key, "cnn", data.cols, dataclasses.asdict(config), feats.identity,
@@ -294,6 +297,91 @@ def train_cnn_model(data: Data, feats, s: Settings, cache: StageCache, run_dir: 
     seconds = time.perf_counter() - start  # train_cnn has saved the finished model in `work`
     final = cache.publish("models", f"cnn-{key}", work, {"train_time_s": seconds})
     return CNNModel.load(final) if final != work else model, seconds, False
+
+
+@dataclasses.dataclass
+class NetworkResult:
+    """What a network's stage gives the run: test predictions, its ``run.json`` entry, problems.
+
+    Attributes
+    ----------
+    proba : np.ndarray [shape=(n_test, n_classes), dtype=float32]
+        The first seed's model (the one saved in the run folder); NaN for clips without audio.
+    info : dict
+        ``run.json``'s entry (`pipeline.facts.model_info` and the model's facts), with ``seeds``
+        and, for several seeds, ``seed_runs`` (each seed's training time, cache use and hold-out
+        ROC AUC).
+    problems : dict of str to str
+        Clips its features could not be computed for, key -> why.
+    seed_probas : np.ndarray [shape=(n_seeds, n_test, n_classes)] or None
+        Every seed's test predictions, first seed first; None with one seed.
+    """
+
+    proba: np.ndarray
+    info: dict[str, Any]
+    problems: dict[str, str]
+    seed_probas: np.ndarray | None = None
+
+
+def network_seeds(s: Settings) -> list[int]:
+    """The seeds each network trains with (``--seeds N``): ``--seed`` and the N - 1 after it."""
+    return [s.seed + i for i in range(s.seeds)]
+
+
+def over_seeds(s: Settings, name: str, train_one) -> NetworkResult:
+    """Train a network once per seed of the run; the first seed's model is the run's model.
+
+    `train_one(seed, keep)` trains (or reuses) the network with `seed`, saves it into the run
+    folder when `keep` (the first seed only) and returns ``(proba, info, problems)`` as in
+    `NetworkResult`. The hold-out split is the run's for every seed: the spread is training's.
+    """
+    seeds = network_seeds(s)
+    runs = []
+    for i, seed in enumerate(seeds):
+        proba, info, problems = train_one(seed, i == 0)
+        if len(seeds) > 1:
+            log.info("  %s seed %d %s (%.1f s of training)", name, seed,
+                     "reused from cache" if info["reused_from_cache"] else "trained", info["train_time_s"])
+        runs.append((proba, info, problems))
+    proba, info, problems = runs[0]
+    info = {**info, "seeds": seeds}
+    if len(seeds) == 1:
+        return NetworkResult(proba, info, problems)
+    info["seed_runs"] = [
+        {"seed": seed, "train_time_s": run_info["train_time_s"],
+         "reused_from_cache": run_info["reused_from_cache"],
+         "selection_roc_auc": run_info["selection"]["roc_auc"]["mean"]}
+        for seed, (_, run_info, _) in zip(seeds, runs, strict=True)
+    ]
+    return NetworkResult(proba, info, problems, np.stack([run[0] for run in runs]))
+
+
+def cnn_results(data: Data, s: Settings, cache: StageCache, run_dir: Path) -> NetworkResult:
+    """Train (or reuse) the CNN once per seed, predict the test split, save the first into the run."""
+    from pipeline.facts import holdout_selection, model_info
+
+    feats = logmel_cache(data, s, run_dir)
+
+    def train_one(seed: int, keep: bool):
+        model, seconds, reused = train_cnn_model(data, feats, s, cache, run_dir, seed=seed)
+        t = time.perf_counter()
+        proba = model.predict_proba(feats, data.test_idx).astype(np.float32)
+        infer = (time.perf_counter() - t) / max(len(data.test_idx), 1)
+        # A clip without audio has no CNN prediction: NaN; the report leaves it out for every model.
+        proba[~feats.ok[data.test_idx]] = np.nan
+        val_idx = data.val_idx[feats.ok[data.val_idx]]
+        selection = holdout_selection(model.predict_proba(feats, val_idx), *data.labels(val_idx),
+                                      data.holdout)
+        out = run_dir / "models" / "cnn"
+        if keep:
+            if out.exists():
+                shutil.rmtree(out)
+            model.save(out)
+        info = model_info("cnn", model, seconds, infer, reused, out, selection=selection,
+                          model_input={"extractor": "logmel", "params": dict(feats.params)})
+        return proba, info, dict(feats.problems)
+
+    return over_seeds(s, "cnn", train_one)
 
 
 def check_data(data: Data, s: Settings, run_dir: Path, *, needs_audio: bool):

@@ -8,6 +8,7 @@ and, end to end, a generated demo set of real rendered audio.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -231,7 +232,9 @@ def test_head_only_end_to_end_on_a_generated_demo_set(weights, demo_root, tmp_pa
     s = Settings(data=str(demo_root), cache_dir=str(tmp_path / "cache"), jobs=2, seed=0)
     data = load_data(demo_root, s)
     (tmp_path / "run" / "models").mkdir(parents=True)
-    proba, info, problems = finetune_results(data, s, StageCache(tmp_path / "cache"), tmp_path / "run", mode="head")
+    result = finetune_results(data, s, StageCache(tmp_path / "cache"), tmp_path / "run", mode="head")
+    proba, info, problems = result.proba, result.info, result.problems
+    assert result.seed_probas is None and info["seeds"] == [0]
     feats = finetune_features(data, s, tmp_path / "run", mode="head")
     assert feats.data.shape == (60, 3, SIZE) and feats.ok.all() and problems == {}
     assert feats.params["layer"] == FinetuneConfig().layer == "max_pool"
@@ -244,9 +247,21 @@ def test_head_only_end_to_end_on_a_generated_demo_set(weights, demo_root, tmp_pa
     saved = FinetuneModel.load(tmp_path / "run" / "models" / FT_MODEL)
     np.testing.assert_array_equal(saved.predict_proba(feats, data.test_idx), proba)
     # The same stage again: the published model, the same predictions.
-    again, info2, _ = finetune_results(data, s, StageCache(tmp_path / "cache"), tmp_path / "run", mode="head")
-    assert info2["reused_from_cache"] is True and info2["train_time_s"] == info["train_time_s"]
-    np.testing.assert_array_equal(again, proba)
+    again = finetune_results(data, s, StageCache(tmp_path / "cache"), tmp_path / "run", mode="head")
+    assert again.info["reused_from_cache"] is True and again.info["train_time_s"] == info["train_time_s"]
+    np.testing.assert_array_equal(again.proba, proba)
+    # Three seeds: the first is the model above (reused), the others train with seeds 1 and 2.
+    three = finetune_results(data, dataclasses.replace(s, seeds=3), StageCache(tmp_path / "cache"),
+                             tmp_path / "run", mode="head")
+    assert three.info["seeds"] == [0, 1, 2] and three.seed_probas.shape == (3, *proba.shape)
+    np.testing.assert_array_equal(three.proba, proba)
+    np.testing.assert_array_equal(three.seed_probas[0], proba)
+    assert [r["reused_from_cache"] for r in three.info["seed_runs"]] == [True, False, False]
+    assert not np.allclose(three.seed_probas[1], proba) and not np.allclose(three.seed_probas[2], three.seed_probas[1])
+    for k in (1, 2):  # each seed's model is a model of its own, as good as the first
+        assert mean_over_classes(masked_scores(three.seed_probas[k], *data.labels(data.test_idx))["roc_auc"]) > 0.6
+    np.testing.assert_array_equal(FinetuneModel.load(tmp_path / "run" / "models" / FT_MODEL)
+                                  .predict_proba(feats, data.test_idx), proba)  # the run keeps seed 0's
     with pytest.raises(ParameterError, match=r"holds embeddings of .* 'layer': 'max_pool'"):
         train_finetune(feats, *data.labels(np.arange(60)), data.fit_idx, data.val_idx,
                        FinetuneConfig(layer="penultimate"), tmp_path / "x")
