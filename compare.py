@@ -287,7 +287,8 @@ def _run(s: Settings) -> int:
     from reports import build_report, write_predictions
 
     yt, ym = data.labels(test_idx)
-    write_predictions(run_dir / "predictions.npz", ds.sample_key[test_idx], data.classes, yt, ym, probas)
+    write_predictions(run_dir / "predictions.npz", ds.sample_key[test_idx], data.classes, yt, ym, probas,
+                      artist_id=ds.artist_id[test_idx])
     write_label_stats(data, run_dir)
     timings["total_before_report_s"] = time.perf_counter() - t0
     run_info = run_record(s, data, root, skipped, models, timings, embeddings=embeddings,
