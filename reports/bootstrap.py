@@ -1,9 +1,13 @@
-"""Metrics of every model on the test set and on bootstrap resamples of its clips.
+"""Metrics of every model on the test set and on bootstrap resamples of its artists.
 
-Resampling draws the test clips with replacement (``n_boot`` rows of ``n`` indices, seeded). Each
-resample becomes a row of counts (how often each clip was drawn); the metrics of all resamples are
-then computed at once as weighted metrics (:mod:`reports.metrics`). Row 0 of every result is the
-point estimate on the test set itself (all weights 1); rows 1..n_boot are the resamples.
+Resampling is by cluster: the test clips are grouped by artist (a clip without an artist is a group
+of its own), and each resample draws ``G`` groups with replacement out of the ``G`` groups (seeded).
+A clip's weight in a resample is how often its group was drawn, so the clips of one artist come and
+go together: their shared errors widen the intervals as they should. Without artists every clip is
+its own group, which is the plain clip bootstrap (and, for the same seed, the same draws). The
+metrics of all resamples are then computed at once as weighted metrics (:mod:`reports.metrics`).
+Row 0 of every result is the point estimate on the test set itself (all weights 1); rows 1..n_boot
+are the resamples.
 
 Every model is scored on one *common test set*: the observed pairs (``Y_mask``) where every model
 has a finite probability. A clip that some model could not score at all (its whole row NaN) is left
@@ -29,6 +33,7 @@ from threadpoolctl import threadpool_limits
 from core.errors import ParameterError
 from core.targets import is_positive
 from reports import metrics, params
+from reports.seed_spread import SeedScores
 
 
 def resample_indices(n: int, *, n_boot: int, seed: int) -> np.ndarray:
@@ -63,15 +68,57 @@ def counts_from_indices(idx: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-def resample_weights(n: int, *, n_boot: int, seed: int) -> np.ndarray:
-    """Row of ones (the test set) stacked over ``n_boot`` rows of bootstrap counts.
+def resampling_groups(artist_id: np.ndarray | None, n: int) -> np.ndarray:
+    """The group of each clip, numbered 0..G-1 in order of first appearance.
+
+    Parameters
+    ----------
+    artist_id : np.ndarray [shape=(n,)], int, or None
+        Artist of each clip; a negative id (-1: unknown) makes that clip a group of its own.
+        None: every clip is its own group (the clip bootstrap).
+    n : int -- number of clips
+
+    Returns
+    -------
+    np.ndarray [shape=(n,)], int64 -- ``groups.max() + 1`` is the number of groups
+
+    Examples
+    --------
+    >>> resampling_groups(np.array([7, 3, 7, -1, -1]), 5)
+    array([0, 1, 0, 2, 3])
+    """
+    if artist_id is None:
+        return np.arange(n, dtype=np.int64)
+    artist_id = np.asarray(artist_id)
+    if artist_id.shape != (n,):
+        raise ParameterError(f"artist_id must have shape ({n},), one per test clip; given {artist_id.shape}")
+    labels = np.where(artist_id >= 0, artist_id, -1 - np.arange(n))  # unknown: a group of its own
+    _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
+    rank = np.empty(first.size, dtype=np.int64)
+    rank[np.argsort(first, kind="mergesort")] = np.arange(first.size)
+    return rank[inverse.ravel()]
+
+
+def resample_weights(groups: np.ndarray, *, n_boot: int, seed: int) -> np.ndarray:
+    """Row of ones (the test set) stacked over ``n_boot`` rows of cluster-bootstrap weights.
+
+    Each resample draws ``G`` of the ``G`` groups with replacement; a clip's weight is how often its
+    group was drawn.
+
+    Parameters
+    ----------
+    groups : np.ndarray [shape=(n,)], int -- group of each clip, 0..G-1 (:func:`resampling_groups`)
+    n_boot : int >= 1
+    seed : int
 
     Returns
     -------
     np.ndarray [shape=(n_boot + 1, n)], float32
     """
-    counts = counts_from_indices(resample_indices(n, n_boot=n_boot, seed=seed), n)
-    return np.vstack([np.ones((1, n), dtype=np.float32), counts])
+    groups = np.asarray(groups, dtype=np.int64)
+    n_groups = int(groups.max()) + 1 if groups.size else 0
+    counts = counts_from_indices(resample_indices(n_groups, n_boot=n_boot, seed=seed), n_groups)
+    return np.vstack([np.ones((1, groups.size), dtype=np.float32), counts[:, groups]])
 
 
 @dataclass
@@ -88,6 +135,11 @@ class Evaluation:
     n_observed, n_positive : np.ndarray [shape=(K,)], int -- support on the common test set
     thresholds : dict model -> np.ndarray [shape=(K,)] or None (validation thresholds)
     n_boot, seed : int
+    resampling_unit : str -- ``"artist"`` (clips grouped by artist) or ``"clip"`` (no artist given)
+    n_groups : int -- groups the resamples draw from (artists, plus one per clip without artist)
+    n_without_artist : int -- scored clips without an artist (each a group of its own)
+    seeds : dict model -> SeedScores -- every seed's scores of the networks trained with S >= 2
+        seeds (:mod:`reports.seed_spread`); empty when none was
     pairs : np.ndarray [shape=(n, K)], bool -- the common test set, in the rows given to `evaluate`
     excluded : dict row -> tuple of models -- clips left out for all, and the models that gave them
         no prediction at all
@@ -111,6 +163,10 @@ class Evaluation:
     pairs: np.ndarray
     excluded: dict[int, tuple[str, ...]]
     n_left_out: np.ndarray
+    resampling_unit: str = "clip"
+    n_groups: int = 0
+    n_without_artist: int = 0
+    seeds: dict[str, SeedScores] = field(default_factory=dict)
     dropped: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -199,7 +255,7 @@ def common_test_set(
     return Y_mask & finite, {row: tuple(unscored[row]) for row in sorted(unscored)}
 
 
-def _check_inputs(y_all, Y_mask, probas, classes, thresholds) -> None:
+def _check_inputs(y_all, Y_mask, probas, classes, thresholds, seed_probas) -> None:
     n, K = Y_mask.shape
     if y_all.shape != (n, K) or len(classes) != K:
         raise ParameterError(
@@ -212,6 +268,53 @@ def _check_inputs(y_all, Y_mask, probas, classes, thresholds) -> None:
     for m, thr in thresholds.items():
         if thr is not None and np.shape(thr) != (K,):
             raise ParameterError(f"thresholds of model {m!r} must have shape ({K},); given {np.shape(thr)}")
+    for m, seeds in seed_probas.items():
+        if m not in probas:
+            raise ParameterError(f"seed_probas names model {m!r}, which has no proba; given models {list(probas)}")
+        if seeds.ndim != 3 or seeds.shape[0] < 2 or seeds.shape[1:] != (n, K):
+            raise ParameterError(
+                f"seed_probas of model {m!r} must have shape (S, {n}, {K}) with S >= 2 seeds; "
+                f"given {seeds.shape}"
+            )
+
+
+def _seed_thresholds(thresholds, seed_thresholds, m: str, shape: tuple[int, int]) -> list:
+    """Each seed's validation thresholds: the given (S, K) ones, else the first seed's for every seed."""
+    given = (seed_thresholds or {}).get(m)
+    if given is None or thresholds[m] is None:
+        return [thresholds[m]] * shape[0]
+    given = np.asarray(given, dtype=np.float64)
+    if given.shape != shape:
+        raise ParameterError(f"seed_thresholds of model {m!r} must have shape (S, K) = {shape}; given {given.shape}")
+    return list(given)
+
+
+def _score_seeds(y_kept, mask, seed_probas, defined, micro_valid0: bool) -> dict[str, SeedScores]:
+    """Every seed of every network scored on the common test set (all weights 1, no resampling).
+
+    ``seed_probas``: model -> ((S, n_kept, K) probabilities, S thresholds); ``defined``: (K,) the
+    instruments with a value on the common test set.
+    """
+    ones = np.ones((1, mask.shape[0]), dtype=np.float32)
+    out = {}
+    for m, (stack, thr) in seed_probas.items():
+        per: dict[str, list] = {}
+        macro: dict[str, list] = {}
+        micro: dict[str, list] = {}
+        for s in range(stack.shape[0]):
+            scores, micro_scores = _all_scores(y_kept, mask, {m: stack[s]}, ones, {m: thr[s]})
+            for name, value in scores[m].items():
+                value = np.where(defined, value[0], np.nan)
+                per.setdefault(name, []).append(value)
+                macro.setdefault(name, []).append(value[defined].mean() if defined.any() else np.nan)
+            for name, value in micro_scores[m].items():
+                micro.setdefault(name, []).append(value[0] if micro_valid0 else np.nan)
+        out[m] = SeedScores(
+            per_instrument={k: np.stack(v) for k, v in per.items()},
+            macro={k: np.asarray(v, dtype=np.float64) for k, v in macro.items()},
+            micro={k: np.asarray(v, dtype=np.float64) for k, v in micro.items()},
+        )
+    return out
 
 
 def evaluate(
@@ -221,6 +324,9 @@ def evaluate(
     *,
     classes: tuple[str, ...],
     thresholds: dict[str, np.ndarray | None] | None = None,
+    artist_id: np.ndarray | None = None,
+    seed_probas: dict[str, np.ndarray] | None = None,
+    seed_thresholds: dict[str, np.ndarray] | None = None,
     n_boot: int = params.N_BOOT,
     seed: int = params.BOOT_SEED,
 ) -> Evaluation:
@@ -237,6 +343,14 @@ def evaluate(
     classes : tuple of str [length=K]
     thresholds : dict model -> np.ndarray [shape=(K,)] or None, optional
         Validation thresholds; models without them get no ``*_at_val_thr`` metrics.
+    artist_id : np.ndarray [shape=(n,)], int, optional
+        Artist of each test clip (negative: unknown, a group of its own). Given, the resamples draw
+        artists (cluster bootstrap); None, they draw clips.
+    seed_probas : dict model -> np.ndarray [shape=(S, n, K)], S >= 2, optional
+        A network's probabilities from S training seeds (seed 0 is ``probas[model]``). Each seed is
+        scored on the common test set (:attr:`Evaluation.seeds`); their NaNs shape that set too.
+    seed_thresholds : dict model -> np.ndarray [shape=(S, K)], optional
+        Each seed's validation thresholds; without them every seed uses ``thresholds[model]``.
     n_boot : int >= 1
     seed : int
 
@@ -246,15 +360,20 @@ def evaluate(
 
     Examples
     --------
-    >>> ev = evaluate(Y_true, Y_mask, {"lr": p}, classes=CLASSES, n_boot=1000, seed=0)  # doctest: +SKIP
+    >>> ev = evaluate(Y_true, Y_mask, {"lr": p}, classes=CLASSES, artist_id=artists, n_boot=1000)  # doctest: +SKIP
     >>> ev.macro["lr"]["roc_auc"][0]  # macro AUC on the test set  # doctest: +SKIP
     """
     Y_mask = np.asarray(Y_mask, dtype=bool)
     y_all = is_positive(Y_true)
     probas = {m: np.asarray(p, dtype=np.float64) for m, p in probas.items()}
     thresholds = {m: (thresholds or {}).get(m) for m in probas}
-    _check_inputs(y_all, Y_mask, probas, classes, thresholds)
-    pairs, excluded = common_test_set(Y_mask, probas)
+    seed_probas = {m: np.asarray(p, dtype=np.float64) for m, p in (seed_probas or {}).items()}
+    _check_inputs(y_all, Y_mask, probas, classes, thresholds, seed_probas)
+    groups_all = resampling_groups(artist_id, Y_mask.shape[0])  # checks the shape before any work
+    every_proba = dict(probas)
+    for m, stack in seed_probas.items():
+        every_proba.update({f"{m} (seed {s + 1} of {len(stack)})": p for s, p in enumerate(stack[1:], 1)})
+    pairs, excluded = common_test_set(Y_mask, every_proba)
     kept = np.ones(Y_mask.shape[0], dtype=bool)
     kept[list(excluded)] = False
     if not kept.any():
@@ -263,7 +382,8 @@ def evaluate(
             f"{sorted({m for ms in excluded.values() for m in ms})}); leave those models out"
         )
     mask, y_kept = pairs[kept], y_all[kept]
-    W = resample_weights(int(kept.sum()), n_boot=n_boot, seed=seed)
+    groups = resampling_groups(None if artist_id is None else groups_all[kept], int(kept.sum()))
+    W = resample_weights(groups, n_boot=n_boot, seed=seed)
 
     pos_w = W @ (mask & y_kept).astype(np.float32)
     neg_w = W @ (mask & ~y_kept).astype(np.float32)
@@ -276,6 +396,12 @@ def evaluate(
     with threadpool_limits(limits=1, user_api="blas"):
         per_instrument, micro_scores = _all_scores(
             y_kept, mask, {m: p[kept] for m, p in probas.items()}, W, thresholds
+        )
+        seeds = _score_seeds(
+            y_kept, mask,
+            {m: (stack[:, kept], _seed_thresholds(thresholds, seed_thresholds, m, (len(stack), len(classes))))
+             for m, stack in seed_probas.items()},
+            defined, bool(micro_valid[0]),
         )
     macro, micro = {}, {}
     for m, scores in per_instrument.items():
@@ -290,6 +416,7 @@ def evaluate(
     dropped = {c: int((~valid[1:, k]).sum()) for k, c in enumerate(classes)}
     dropped[params.MACRO] = int((~macro_valid[1:]).sum())
     dropped[params.MICRO] = int((~micro_valid[1:]).sum())
+    artists_kept = None if artist_id is None else np.asarray(artist_id)[kept]
     return Evaluation(
         models=tuple(probas),
         classes=tuple(classes),
@@ -308,6 +435,10 @@ def evaluate(
         pairs=pairs,
         excluded=excluded,
         n_left_out=(Y_mask & ~pairs).sum(axis=0),
+        resampling_unit="clip" if artist_id is None else "artist",
+        n_groups=int(groups.max()) + 1,
+        n_without_artist=0 if artists_kept is None else int((artists_kept < 0).sum()),
+        seeds=seeds,
     )
 
 

@@ -2,8 +2,8 @@
 
 Reads ``predictions.npz`` and ``run.json`` (plus ``label_stats.csv``, ``data_problems.csv`` and
 ``models/cnn/history.csv`` when present) and writes ``metrics.csv``, ``metrics.json``,
-``comparisons.csv``, ``plots/*.png`` and ``report.html`` into the same folder, and gives back the
-tables it wrote, so that a caller need not read them back from disk.
+``comparisons.csv``, ``seed_spread.csv``, ``plots/*.png`` and ``report.html`` into the same folder,
+and gives back the tables it wrote, so that a caller need not read them back from disk.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from reports.run_folder import (
 )
 from reports.run_models import ModelInfo, comparison_pairs, model_infos
 from reports.sections import excluded_clips
+from reports.seed_spread import seed_notes, seed_spread_table
 from reports.tables import metrics_payload, metrics_table
 
 
@@ -50,11 +51,14 @@ class BuiltReport:
         model x instrument-or-average x metric; instrument ``"macro"`` and ``"micro"`` for averages).
     comparisons : pandas.DataFrame
         The rows of ``comparisons.csv``.
+    seed_spread : pandas.DataFrame
+        The rows of ``seed_spread.csv`` (none when no network was trained with several seeds).
     """
 
     path: Path
     metrics: pd.DataFrame
     comparisons: pd.DataFrame
+    seed_spread: pd.DataFrame
 
 
 def _thresholds(run: dict, pred: Predictions, run_dir: Path) -> dict[str, np.ndarray | None]:
@@ -67,6 +71,24 @@ def _thresholds(run: dict, pred: Predictions, run_dir: Path) -> dict[str, np.nda
                 f"{len(pred.classes)} classes; rewrite run.json with one threshold per class"
             )
         out[m] = None if thr is None else np.asarray(thr, dtype=np.float64)
+    return out
+
+
+def _seed_thresholds(run: dict, pred: Predictions, run_dir: Path) -> dict[str, np.ndarray]:
+    """``run.json`` ``models.<m>.seed_thresholds`` (S, K) of the networks trained with several seeds."""
+    out = {}
+    for m, stack in pred.seed_probas.items():
+        thr = ((run.get("models") or {}).get(m) or {}).get("seed_thresholds")
+        if thr is None:
+            continue
+        thr = np.asarray(thr, dtype=np.float64)
+        if thr.shape != (len(stack), len(pred.classes)):
+            raise DatasetError(
+                f"{run_dir / params.RUN_JSON}: models.{m}.seed_thresholds has shape {thr.shape}; "
+                f"predictions.npz has {len(stack)} seeds of {len(pred.classes)} classes: rewrite "
+                f"run.json with one threshold per seed and class"
+            )
+        out[m] = thr
     return out
 
 
@@ -142,7 +164,8 @@ def build_report(
     run_dir : str or Path
         A run folder holding at least ``predictions.npz`` (``run.json`` is read when present).
     n_boot : int >= 1
-        Bootstrap resamples of the test clips.
+        Bootstrap resamples of the test set's artists (of its clips when ``predictions.npz`` has
+        no ``artist_id``).
     seed : int
         Seed of the resampling.
 
@@ -165,23 +188,29 @@ def build_report(
     probas = _model_order(run, pred)
     ev = evaluate(
         pred.Y_true, pred.Y_mask, probas, classes=pred.classes,
-        thresholds=_thresholds(run, pred, run_dir), n_boot=n_boot, seed=seed,
+        thresholds=_thresholds(run, pred, run_dir), artist_id=pred.artist_id,
+        seed_probas={m: pred.seed_probas[m] for m in probas if m in pred.seed_probas},
+        seed_thresholds=_seed_thresholds(run, pred, run_dir), n_boot=n_boot, seed=seed,
     )
     infos = model_infos(run.get("models") or {}, ev.models)
     pairs, rule = comparison_pairs(infos, run.get("embeddings") or {})
     table = metrics_table(ev)
+    spread = seed_spread_table(ev.seeds, ev.classes)
     comparisons = compare_models(ev, pairs=pairs)
     atomic_write_text(run_dir / params.METRICS_CSV, table.to_csv(index=False))
+    atomic_write_text(run_dir / params.SEED_SPREAD_CSV, spread.to_csv(index=False))
     atomic_write_text(run_dir / params.COMPARISONS_CSV, comparisons.to_csv(index=False))
     payload = metrics_payload(ev, table, comparisons, run, comparison_rule=rule,
-                              excluded_test_clips=excluded_clips(ev, pred.sample_key))
+                              excluded_test_clips=excluded_clips(ev, pred.sample_key),
+                              seed_spread=spread, seed_notes=seed_notes(infos, ev.seeds))
     atomic_write_text(run_dir / params.METRICS_JSON, to_json(payload))
 
     overview, per_instrument = _draw(run_dir, pred, ev, table, infos)
     problems = read_optional_csv(run_dir, params.DATA_PROBLEMS_CSV, ("key", "split", "problem"))
     context = report_context(
-        ev, table, comparisons, run, infos=infos, comparison_rule=rule, overview_images=overview,
+        ev, table, comparisons, run, infos=infos, comparison_rule=rule, seed_spread=spread,
+        overview_images=overview,
         instrument_images=per_instrument, sample_key=pred.sample_key, problems=problems,
     )
     path = atomic_write_text(run_dir / params.REPORT_HTML, render_report(context))
-    return BuiltReport(path=path, metrics=table, comparisons=comparisons)
+    return BuiltReport(path=path, metrics=table, comparisons=comparisons, seed_spread=spread)

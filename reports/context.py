@@ -9,8 +9,11 @@ import pandas as pd
 
 from reports import anchors, params, sections
 from reports.bootstrap import Evaluation
+from reports.compare_models import SEED_RULE
 from reports.run_models import ModelInfo
 from reports.sections import empty_cell
+from reports.seed_spread import seed_notes
+from reports.tables import resampling_words
 
 #: Summary columns: (metric, instrument, header).
 SUMMARY_METRICS = (
@@ -48,6 +51,26 @@ def _cells(table: pd.DataFrame) -> dict[tuple[str, str, str], dict]:
     }
 
 
+def _seed_cells(seed_spread: pd.DataFrame | None) -> dict[tuple[str, str, str], dict]:
+    """(model, instrument, metric) -> {mean, sd, n} over the seeds of a network trained with several."""
+    if seed_spread is None:
+        return {}
+    return {
+        (r.model, r.instrument, r.metric): {"mean": r.seed_mean, "sd": r.seed_sd, "n": int(r.n_seeds)}
+        for r in seed_spread.itertuples(index=False)
+    }
+
+
+def _families(comparisons: pd.DataFrame) -> list[dict]:
+    """Each family of Holm's correction: metric label, macro or per instrument, its size."""
+    out = []
+    for (metric, family), rows in comparisons.groupby(["metric", "family"], sort=False):
+        out.append({"label": params.METRIC_LABELS.get(metric, metric), "family": family,
+                    "macro": bool((rows.instrument == params.MACRO).all()),
+                    "size": int(rows.family_size.iloc[0])})
+    return out
+
+
 def _significant_wins(
     comparisons: pd.DataFrame, labels: dict[str, str]
 ) -> dict[tuple[str, str, str], list[str]]:
@@ -81,7 +104,7 @@ def _summary_columns(ev: Evaluation, cells, infos: dict[str, ModelInfo]) -> list
     return columns
 
 
-def _summary(ev: Evaluation, cells, wins, infos: dict[str, ModelInfo]) -> tuple[list[dict], list[dict]]:
+def _summary(ev: Evaluation, cells, wins, infos: dict[str, ModelInfo], seed_cells=None) -> tuple[list[dict], list[dict]]:
     columns = _summary_columns(ev, cells, infos)
     rows = []
     for model in ev.models:
@@ -97,6 +120,7 @@ def _summary(ev: Evaluation, cells, wins, infos: dict[str, ModelInfo]) -> tuple[
                 row[c["key"]] = sections.selection_cell(info, c["metric"], test["value"])
                 continue
             test["wins"] = wins.get((model, c["instrument"], c["metric"]), [])
+            test["seed"] = (seed_cells or {}).get((model, c["instrument"], c["metric"]))
             row[c["key"]] = test
         for key, _, _ in COST_COLUMNS:
             value = info.facts.get(key)
@@ -199,6 +223,7 @@ def report_context(
     *,
     infos: dict[str, ModelInfo],
     comparison_rule: str,
+    seed_spread: pd.DataFrame | None = None,
     overview_images: list[dict],
     instrument_images: dict[str, str],
     sample_key: np.ndarray,
@@ -214,6 +239,7 @@ def report_context(
     run : dict -- run.json
     infos : dict id -> ModelInfo -- every evaluated model (:func:`reports.run_models.model_infos`)
     comparison_rule : str -- how the compared pairs were chosen, in words
+    seed_spread : pd.DataFrame or None -- seed_spread.csv rows (:func:`reports.seed_spread.seed_spread_table`)
     overview_images : list of {"title", "uri", "id"}
     instrument_images : dict instrument -> data URI of its ROC/PR figure
     sample_key : np.ndarray [shape=(n,)], str -- the test clips given to `evaluate`
@@ -225,7 +251,7 @@ def report_context(
     dataset = run.get("dataset", {}) or {}
     source = _source(dataset)
     show_anchors = source["kind"] == "openmic"
-    columns, summary = _summary(ev, cells, wins, infos)
+    columns, summary = _summary(ev, cells, wins, infos, _seed_cells(seed_spread))
     skipped = dataset.get("skipped_clips", {}) or {}
     listed_embeddings = run.get("embeddings") or {}
     return {
@@ -261,6 +287,12 @@ def report_context(
             "n_boot": ev.n_boot, "seed": ev.seed, "ci_level": params.CI_LEVEL,
             "alpha": params.ALPHA, "dropped": ev.dropped,
             "macro_dropped": ev.dropped.get(params.MACRO, 0),
+            "unit": ev.resampling_unit, "n_groups": ev.n_groups,
+            "n_without_artist": ev.n_without_artist, "resampling": resampling_words(ev),
         },
+        "families": _families(comparisons),
+        "n_pairs": len(comparisons.groupby(["model_a", "model_b"])),
+        "seeds": seed_notes(infos, ev.seeds),
+        "seed_rule": SEED_RULE,
         "threshold": params.DEFAULT_THRESHOLD,
     }

@@ -13,7 +13,8 @@ DEFAULT_THRESHOLD = 0.5
 N_BOOT = 1000
 BOOT_SEED = 0
 CI_LEVEL = 0.95
-#: Family-wise error rate of the per-instrument comparisons (Holm over the instruments).
+#: Family-wise error rate of the comparisons' marks (Holm over every comparison of a metric: the
+#: macro means of all pairs compared, and apart from them instruments x pairs).
 ALPHA = 0.05
 #: Rows of the (n_boot, n_clips) resample matrix drawn at a time (bounds the memory of the draw).
 BOOT_CHUNK_ROWS = 128
@@ -60,6 +61,8 @@ COMPARISONS_CSV = "comparisons.csv"
 REPORT_HTML = "report.html"
 PLOTS_DIR = "plots"
 PROBA_PREFIX = "proba_"
+SEED_PROBA_PREFIX = "seedproba_"
+SEED_SPREAD_CSV = "seed_spread.csv"
 
 #: Plot resolution (dots per inch) of the overview figures and of the per-instrument panels.
 PLOT_DPI = 96
@@ -68,3 +71,9 @@ INSTRUMENT_PLOT_DPI = 80
 MAX_SKIPPED_LISTED = 50
 #: A model's selection warnings are shown folded (click to open) when it has more than this many.
 MAX_WARNINGS_OPEN = 3
+
+#: Seed spread of each network measured by ``benchmarks/bench_seed_spread.py`` on the demo set,
+#: quoted by the report for a network trained with one seed (whose own spread is unmeasured).
+#: None: not measured. Otherwise ``{"n_seeds": S, "sd": {metric: sample sd over the S seeds of
+#: the macro mean}, "command": "the command that measured it"}``, metrics named as in metrics.csv.
+MEASURED_SEED_SPREAD: dict[str, dict | None] = {"cnn": None, "musicnn-ft": None}

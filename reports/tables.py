@@ -7,6 +7,7 @@ import pandas as pd
 
 from reports import params
 from reports.bootstrap import Evaluation, percentile_interval
+from reports.compare_models import CORRECTION, SEED_RULE
 
 COLUMNS = ("model", "instrument", "metric", "value", "ci_low", "ci_high")
 
@@ -55,6 +56,19 @@ def metrics_table(evaluation: Evaluation) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
+def resampling_words(evaluation: Evaluation) -> str:
+    """What the bootstrap resamples, in words (metrics.json and the report)."""
+    ev = evaluation
+    if ev.resampling_unit == "artist":
+        n_artists = ev.n_groups - ev.n_without_artist
+        unknown = (f", and {ev.n_without_artist} clips without an artist, each a group of its own"
+                   if ev.n_without_artist else "")
+        return (f"the test set's artists with replacement ({n_artists} artists{unknown}); a clip "
+                f"counts as often as its artist is drawn")
+    return (f"the test clips with replacement ({ev.n_groups} clips): predictions.npz records no artist, "
+            "so the intervals are clip-level and too narrow where clips of one artist share their errors")
+
+
 def metrics_payload(
     evaluation: Evaluation,
     table: pd.DataFrame,
@@ -63,9 +77,11 @@ def metrics_payload(
     *,
     excluded_test_clips: dict[str, str],
     comparison_rule: str,
+    seed_spread: pd.DataFrame | None = None,
+    seed_notes: list[dict] | None = None,
 ) -> dict:
     """The content of ``metrics.json``: run metadata, the common test set, bootstrap settings,
-    metrics (NaN written as ``null``: missing, never 0) and comparisons.
+    metrics (NaN written as ``null``: missing, never 0), comparisons and the networks' seed spread.
 
     Parameters
     ----------
@@ -74,6 +90,8 @@ def metrics_payload(
     run : dict -- run.json
     excluded_test_clips : dict key -> why -- test clips left out for every model
     comparison_rule : str -- how the compared pairs were chosen
+    seed_spread : pd.DataFrame, optional -- rows of seed_spread.csv
+    seed_notes : list of dict, optional -- :func:`reports.seed_spread.seed_notes`
     """
     ev = evaluation
     return {
@@ -92,13 +110,19 @@ def metrics_payload(
             "seed": evaluation.seed,
             "ci_level": params.CI_LEVEL,
             "interval": "percentile",
-            "resampling": "test clips with replacement",
+            "resampling": resampling_words(ev),
+            "resampling_unit": ev.resampling_unit,
+            "n_groups": ev.n_groups,
+            "n_clips_without_artist": ev.n_without_artist,
             "alpha": params.ALPHA,
-            "correction": "Holm over instruments, per model pair and metric",
+            "correction": CORRECTION,
+            "seed_spread_in_comparisons": SEED_RULE,
             "dropped_resamples": evaluation.dropped,
             "dropped_rule": "resamples without an observed positive or negative are dropped",
         },
         "threshold": params.DEFAULT_THRESHOLD,
         "metrics": table.to_dict(orient="records"),
         "comparisons": comparisons.to_dict(orient="records"),
+        "seeds": seed_notes or [],
+        "seed_spread": [] if seed_spread is None else seed_spread.to_dict(orient="records"),
     }

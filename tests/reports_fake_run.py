@@ -97,6 +97,7 @@ def make_fake_run(
     history: bool = True,
     legacy: bool = False,
     problems: tuple[tuple[str, str, str], ...] | None = PROBLEMS,
+    clips_per_artist: int | None = 3,
 ) -> Path:
     """Write predictions.npz, run.json, label_stats.csv, data_problems.csv (and the CNN history).
 
@@ -108,6 +109,9 @@ def make_fake_run(
         without ``classifier``, ``embedding``, ``label`` or ``selection``.
     problems : tuple of (key, split, problem) or None
         Rows of data_problems.csv (no file when None, a header only when empty).
+    clips_per_artist : int or None
+        Consecutive clips share an artist (``artist_id = row // clips_per_artist``; every 25th
+        clip has none, -1); None writes predictions.npz without ``artist_id``, as older runs did.
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -117,7 +121,10 @@ def make_fake_run(
     Y_true, Y_mask = fake_labels(n, rng, n_classes=K)
     probas = {m: fake_proba(Y_true, s, rng) for m, s in models.items()}
     keys = np.array([f"{i:06d}_{10 * i}" for i in range(n)])
-    write_predictions(run_dir / "predictions.npz", keys, classes, Y_true, Y_mask, probas)
+    artist_id = None
+    if clips_per_artist is not None:
+        artist_id = np.where(np.arange(n) % 25 == 24, -1, np.arange(n) // clips_per_artist)
+    write_predictions(run_dir / "predictions.npz", keys, classes, Y_true, Y_mask, probas, artist_id=artist_id)
     run = {
         "created": "2026-11-28T10:00:00Z",
         "seed": seed,

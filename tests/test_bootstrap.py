@@ -149,8 +149,10 @@ def test_paired_comparisons_flag_the_better_model():
     assert macro.ci_high < 0 and macro.significant
     same = table.query("model_a == 'weak' and model_b == 'same'")
     assert not same.significant.any() and (same["diff"] == 0).all()
-    # per-instrument p_holm is Holm over that (pair, metric) family
-    np.testing.assert_allclose(per.p_holm.to_numpy(), holm(per.p_value.to_numpy()))
+    # per-instrument p_holm is Holm over the metric's family: every instrument of every pair
+    family = table.query("metric == 'roc_auc' and instrument != 'macro'")
+    assert len(family) == 3 * K and (family.family_size == 3 * K).all()
+    np.testing.assert_allclose(family.p_holm.to_numpy(), holm(family.p_value.to_numpy()))
 
 
 def test_a_clip_one_model_cannot_score_is_left_out_for_every_model():
