@@ -22,8 +22,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import os
-import re
 import secrets
 from collections.abc import Iterator
 from importlib import metadata
@@ -32,11 +30,10 @@ from typing import Any
 
 from core.versions import library_versions
 from pipeline.cache import code_fingerprint
-from pipeline.settings import SettingsError
+from pipeline.settings import LOCAL, SettingsError, parse_dask  # noqa: F401  (re-exported)
 
 log = logging.getLogger("compare")
 
-LOCAL = "local"
 DISTRIBUTION = "openmic-compare"
 TOOLKIT_PACKAGES = ("core", "features", "baselines", "cnn", "reports", "pipeline")
 # Libraries whose version can change a result computed on a worker.
@@ -68,40 +65,6 @@ _SAME_CODE = (
 )
 
 _client = None  # the client of the enclosing dask_cluster block, if any
-
-
-def parse_dask(value: str) -> int | str:
-    """The ``--dask`` setting: a number of local worker processes, or a scheduler address.
-
-    Parameters
-    ----------
-    value : str
-        ``"local"`` (one worker process per core), ``"local:N"`` (N >= 1) or a scheduler address
-        ``tcp://host:port`` / ``tls://host:port``.
-
-    Returns
-    -------
-    int or str
-        The number of local workers, or the address as given.
-
-    Raises
-    ------
-    SettingsError
-        For any other value.
-    """
-    value = str(value)  # a TOML config may hold a number
-    local = re.fullmatch(rf"{LOCAL}(?::(\d+))?", value)
-    if local:
-        n = int(local.group(1)) if local.group(1) is not None else os.cpu_count() or 1
-        if n < 1:
-            raise SettingsError(f"--dask {value}: a local cluster needs at least 1 worker")
-        return n
-    if re.fullmatch(r"(tcp|tls)://[^\s/:]+(:\d+)?", value):
-        return value
-    raise SettingsError(
-        f"--dask must be 'local', 'local:N' (N worker processes on this machine) or a scheduler "
-        f"address such as tcp://host:8786; given {value!r}"
-    )
 
 
 @contextlib.contextmanager

@@ -17,16 +17,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from core import registry
 from pipeline.facts import embedding_name, release_input
 
 if TYPE_CHECKING:
+    from pipeline.data import Data
     from pipeline.settings import Settings
-    from pipeline.stages import Data
 
 log = logging.getLogger("compare")
 
-EMBEDDING_NAMES = ("release", "musicnn")
-DEFAULT_EMBEDDINGS = ("release", "musicnn")
+EMBEDDING_NAMES = registry.embedding_names()
+DEFAULT_EMBEDDINGS = registry.embedding_names(default=True)
 RELEASE = "release"
 
 

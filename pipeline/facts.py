@@ -12,46 +12,20 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core import registry
 from core.atomic import atomic_write
 from core.versions import library_versions
+from pipeline.data import OPENMIC_SIZES, dataset_source, embedding_name  # noqa: F401  (re-exported)
 
 if TYPE_CHECKING:
+    from pipeline.data import Data
     from pipeline.settings import Settings
-    from pipeline.stages import Data
 
-MODEL_DESCRIPTIONS = {
-    "lr": "logistic regression per instrument on pooled embeddings (C and pooling by "
-          "artist-grouped cross-validation)",
-    "xgb": "XGBoost per instrument on pooled embeddings (depth, rate, trees and pooling by "
-           "artist-grouped cross-validation)",
-    "rf": "official baseline: random forest (depth 8, 100 trees) on clip-mean embeddings, "
-          "trained on all of split01_train",
-    "cnn": "spectrogram CNN on 128-band log-mel, masked BCE, trained from scratch",
-    "musicnn-ft": "pretrained musicnn (MTT_musicnn) with a new 20-way head, fine-tuned with masked "
-                  "BCE (its mode and what was frozen are in its facts)",
-}
-CLASSIFIER_LABELS = {"lr": "LR", "xgb": "XGBoost", "rf": "RF", "cnn": "CNN", "musicnn-ft": "musicnn-ft"}
-OPENMIC_SIZES = (20000, 5085)  # clips in the release, clips in split01_test
+MODEL_DESCRIPTIONS = {spec.id: spec.description for spec in registry.MODELS}
+CLASSIFIER_LABELS = {spec.id: spec.label for spec in registry.MODELS}
 # 2: run.json records the toolkit's version and each model's "input" (the extractor and its
 # parameters that turn audio into what the model reads), which `compare.py tag` needs.
 RUN_FORMAT = 2
-
-
-def dataset_source(ds) -> str:
-    """"demo", "openmic" (the full release, where published numbers apply) or "custom"."""
-    if ds.demo:
-        return "demo"
-    return "openmic" if (len(ds.sample_key), len(ds.test_idx)) == OPENMIC_SIZES else "custom"
-
-
-def embedding_name(ds) -> str:
-    """The embedding in the dataset's ``X``, in plain words (what the demo set says it used)."""
-    if not ds.demo:
-        if dataset_source(ds) == "openmic":
-            return "VGGish (OpenMIC-2018 release, PCA-whitened, 8-bit)"
-        return "X of openmic-2018.npz (embedding not recorded; VGGish if made like the release)"
-    embedding = ds.demo.get("embedding", "unknown")
-    return str(embedding.get("name", embedding)) if isinstance(embedding, dict) else str(embedding)
 
 
 def release_input(ds) -> dict[str, Any] | None:

@@ -22,16 +22,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from core import registry
 from pipeline.cache import DONE, NETWORK_CODE, StageCache, code_fingerprint, fingerprint
 from pipeline.embeddings import feature_dir
 from pipeline.facts import holdout_selection, model_info
 from pipeline.stages import NetworkResult, over_seeds
 
 if TYPE_CHECKING:
+    from pipeline.data import Data
     from pipeline.settings import Settings
-    from pipeline.stages import Data
 
-FT_MODEL = "musicnn-ft"
+FT_MODEL = registry.BY_ID["musicnn-ft"].id
 # Rows each mode reads: the feature-cache extractor.
 EXTRACTORS = {"head": "musicnn", "full": "musicnn_patches"}
 

@@ -9,22 +9,26 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
 
-from pipeline.embeddings import DEFAULT_EMBEDDINGS, EMBEDDING_NAMES
+from core import registry
 
-MODEL_NAMES = ("lr", "xgb", "rf", "cnn", "musicnn-ft")
-# musicnn-ft is on request (--models lr,xgb,rf,cnn,musicnn-ft). Its head mode would fit the default
-# budget: on the 500-clip demo set its stage (a second musicnn extraction, of the max_pool layer,
-# about 0.27 CPU s per clip, and the head's training) took 94 s beside the 265 s of the rest of a
-# fresh default run. On OpenMIC-2018 that extraction is about 1.5 CPU hours.
-DEFAULT_MODELS = ("lr", "xgb", "rf", "cnn")
+EMBEDDING_NAMES = registry.embedding_names()
+DEFAULT_EMBEDDINGS = registry.embedding_names(default=True)
+
+# The models come from the registry (core.registry), which says why musicnn-ft is on request.
+MODEL_NAMES = registry.model_ids()
+DEFAULT_MODELS = registry.model_ids(default=True)
 FT_MODES = ("head", "full")
-CLASSICAL_MODELS = ("lr", "xgb", "rf")
-NETWORK_MODELS = ("cnn", "musicnn-ft")  # trained on the fit part, early-stopped on the hold-out
+CLASSICAL_MODELS = registry.model_ids("classical")
+NETWORK_MODELS = registry.model_ids("network")  # trained on the fit part, early-stopped on the hold-out
 DEFAULT_CACHE = Path(os.environ.get("OPENMIC_COMPARE_CACHE", "~/.cache/openmic-compare")).expanduser()
+
+
+LOCAL = "local"  # --dask local[:N]: worker processes on this machine
 
 
 class SettingsError(ValueError):
@@ -166,6 +170,38 @@ def _validate(s: Settings) -> None:
     if s.jobs == 0:
         raise SettingsError("--jobs 0 is not a number of processes; use -1 for all cores")
     if s.dask is not None:
-        from pipeline.cluster import parse_dask
-
         parse_dask(s.dask)
+
+
+def parse_dask(value: str) -> int | str:
+    """The ``--dask`` setting: a number of local worker processes, or a scheduler address.
+
+    Parameters
+    ----------
+    value : str
+        ``"local"`` (one worker process per core), ``"local:N"`` (N >= 1) or a scheduler address
+        ``tcp://host:port`` / ``tls://host:port``.
+
+    Returns
+    -------
+    int or str
+        The number of local workers, or the address as given.
+
+    Raises
+    ------
+    SettingsError
+        For any other value.
+    """
+    value = str(value)  # a TOML config may hold a number
+    local = re.fullmatch(rf"{LOCAL}(?::(\d+))?", value)
+    if local:
+        n = int(local.group(1)) if local.group(1) is not None else os.cpu_count() or 1
+        if n < 1:
+            raise SettingsError(f"--dask {value}: a local cluster needs at least 1 worker")
+        return n
+    if re.fullmatch(r"(tcp|tls)://[^\s/:]+(:\d+)?", value):
+        return value
+    raise SettingsError(
+        f"--dask must be 'local', 'local:N' (N worker processes on this machine) or a scheduler "
+        f"address such as tcp://host:8786; given {value!r}"
+    )

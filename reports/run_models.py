@@ -14,10 +14,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import combinations
 
+from core import registry
+
 #: Classifiers trained on an embedding (the rows of the classifier x embedding grid), in grid order.
-CLASSICAL = ("lr", "xgb", "rf")
+CLASSICAL = registry.model_ids("classical")
 #: Display names of classifiers.
-CLASSIFIER_LABELS = {"lr": "LR", "xgb": "XGBoost", "rf": "RF", "cnn": "CNN"}
+CLASSIFIER_LABELS = {spec.id: spec.label for spec in registry.MODELS}
 #: The embedding of a classical model whose id has no ``@`` (runs from before embeddings were a dimension).
 LEGACY_EMBEDDING = "release"
 ID_SEPARATOR = "@"

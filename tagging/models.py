@@ -15,13 +15,13 @@ from typing import Any
 
 import numpy as np
 
+from core import registry
 from core.errors import DatasetError
 from features.extractors import EXTRACTORS
 from tagging.inputs import RELEASE_EXTRACTORS, RunFolderError, WindowInput, window_input
 
 RUN_FORMAT = 2  # the run.json format this version reads (pipeline.facts.RUN_FORMAT)
 BATCH_WINDOWS = 8  # windows per forward pass of a network
-NETWORK_DIRS = {"cnn": "cnn", "musicnn-ft": "musicnn-ft"}
 
 
 @dataclass
@@ -131,18 +131,12 @@ def load_run_models(run_dir: str | Path, models: list[str] | None = None, *,
 def _load(run_dir: Path, model_id: str, info: dict) -> tuple[Any, tuple[str, ...]]:
     """The model object and its class names; a `RunFolderError` naming the file otherwise."""
     classifier = info.get("classifier", model_id.split("@")[0])
+    spec = registry.BY_ID.get(classifier)
     try:
-        if classifier in ("lr", "xgb", "rf"):
-            from baselines import PerInstrumentModel
-
-            model = PerInstrumentModel.load(run_dir / "models" / f"{model_id}.joblib")
-            return model, tuple(str(c) for c in model.classes_)
-        if classifier in NETWORK_DIRS:
-            from cnn import CNNModel, FinetuneModel
-
-            cls = CNNModel if classifier == "cnn" else FinetuneModel
-            model = cls.load(run_dir / "models" / NETWORK_DIRS[classifier])
-            return model, model.classes
+        if spec is not None:
+            model = spec.load(run_dir / "models" / spec.saved_as.format(model=model_id))
+            classes = model.classes_ if spec.kind == "classical" else model.classes
+            return model, tuple(str(c) for c in classes)
     except DatasetError as err:
         raise _stale(run_dir / "run.json", f"{model_id} cannot be loaded ({err})") from err
     raise _stale(run_dir / "run.json", f"{model_id} is a {classifier!r} model, which this "
