@@ -5,9 +5,10 @@
     python compare.py --data PATH          # a dataset folder in OpenMIC's layout
     python compare.py --download [DIR]     # fetch the real OpenMIC-2018 (2.6 GB), then run on it
 
-The script only wires the stages together (data -> features -> models -> evaluation -> report);
-each stage lives in its own package and can be used alone from Python; the run's stages, settings,
-cache and recorded facts are in `pipeline`. Every stage's result is cached under the cache folder
+The script parses the flags; `pipeline.run.run_comparison` wires the stages together (data ->
+features -> models -> evaluation -> report); each stage lives in its own package and can be used
+alone from Python; the run's stages, settings, cache and recorded facts are in `pipeline`, the
+models in `core.registry`. Every stage's result is cached under the cache folder
 (``$OPENMIC_COMPARE_CACHE``, default ``~/.cache/openmic-compare``), keyed by everything it depends
 on, so the same command again reuses features and trained models, and a run interrupted with
 Ctrl-C resumes where it stopped.
@@ -16,57 +17,18 @@ Ctrl-C resumes where it stopped.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
-import shutil
 import sys
-import time
 import warnings
-from typing import TYPE_CHECKING, Any
 
-from pipeline.cache import write_json
-from pipeline.cluster import check_dataset, dask_cluster
-from pipeline.embeddings import RELEASE, load_embedding
-from pipeline.facts import (
-    MODEL_DESCRIPTIONS,
-    cv_selection,
-    model_id,
-    model_info,
-    run_record,
-    write_label_stats,
-)
-from pipeline.finetune import FT_MODEL, finetune_results
-from pipeline.run_setup import check_writable_cache, prepare_run_dir, setup_logging
-from pipeline.settings import (
-    CLASSICAL_MODELS,
-    FT_MODES,
-    MODEL_NAMES,
-    NETWORK_MODELS,
-    Settings,
-    SettingsError,
-    settings_from,
-)
-from pipeline.stages import (
-    check_data,
-    check_data_folder,
-    cnn_results,
-    found_dataset,
-    load_data,
-    predict_embedding_model,
-    resolve_dataset,
-    train_embedding_model,
-)
+from pipeline.run import print_summary, run_comparison
+from pipeline.settings import FT_MODES, MODEL_NAMES, Settings, SettingsError, settings_from
 
-if TYPE_CHECKING:
-    import pandas as pd
-
-__all__ = ["Settings", "SettingsError", "main", "parse_settings", "run"]
+__all__ = ["Settings", "SettingsError", "main", "parse_settings", "print_summary", "run"]
+run = run_comparison  # the whole comparison for parsed settings (pipeline.run)
 
 # TensorFlow's C++ start-up notices (oneDNN, CPU features) say nothing a user can act on.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-log = logging.getLogger("compare")
-
 
 # ----------------------------------------------------------------------------------- settings
 
@@ -176,150 +138,6 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
     args = vars(build_parser().parse_args(argv))
     config = args.pop("config", None)
     return settings_from({k.replace("-", "_"): v for k, v in args.items()}, config)
-
-
-# -------------------------------------------------------------------------------------- run
-
-
-def run(s: Settings) -> int:
-    """The whole comparison; returns the process exit code.
-
-    With ``s.dask``, its parallel stages run on a Dask cluster (`pipeline.cluster`).
-    """
-    with dask_cluster(s.dask, cache_dir=None if s.no_cache else s.cache_dir):
-        return _run(s)
-
-
-def _run(s: Settings) -> int:
-    import numpy as np
-
-    from core import DatasetError
-
-    t0 = time.perf_counter()
-    timings: dict[str, float] = {}
-    cache = check_writable_cache(s)
-    if s.data is not None:
-        check_data_folder(s)
-    source_hint = "openmic" if (s.data or s.download or (not s.demo and found_dataset() is not None)) else "demo"
-    run_dir = prepare_run_dir(s, source_hint)
-    setup_logging(run_dir)
-    (run_dir / "settings.toml").write_text(s.to_toml())
-
-    try:
-        root, how = resolve_dataset(s)
-        log.info("Data: %s", how)
-        data = load_data(root, s)
-    except DatasetError as err:
-        raise SettingsError(str(err)) from None
-    check_dataset(data.ds)
-    timings["data_s"] = time.perf_counter() - t0
-    ds = data.ds
-    classical = [m for m in s.models if m in CLASSICAL_MODELS]
-    networks = [m for m in s.models if m in NETWORK_MODELS]
-    selection = [f"classical models: {s.cv_folds}-fold CV grouped by artist"] if classical else []
-    if networks:
-        selection.append(f"networks: {len(data.fit_idx)} fit + {len(data.val_idx)} hold-out")
-        for warning in data.holdout["warnings"]:
-            log.warning("Warning: %s", warning)
-    log.info("Split: %d train clips (%s), %d test clips; %d instruments", len(ds.train_idx),
-             "; ".join(selection), len(data.test_idx), len(data.cols))
-
-    needs_audio = networks or (bool(classical) and set(s.embeddings) - {RELEASE})
-    problems = check_data(data, s, run_dir, needs_audio=bool(needs_audio))
-    timings["data_problems_s"] = time.perf_counter() - t0 - timings["data_s"]
-
-    models: dict[str, dict[str, Any]] = {}
-    probas: dict[str, np.ndarray] = {}
-    embeddings: dict[str, dict[str, Any]] = {}
-    (run_dir / "models").mkdir(exist_ok=True)
-    skipped: dict[str, str] = {}
-    test_idx = data.test_idx
-    for emb_name in s.embeddings if classical else ():
-        t = time.perf_counter()
-        emb = load_embedding(emb_name, data, s, run_dir)
-        timings[f"embedding_{emb_name}_s"] = time.perf_counter() - t
-        embeddings[emb_name] = emb.info
-        skipped.update(emb.problems)
-        for name in classical:
-            mid = model_id(name, emb_name)
-            log.info("Training %s: %s, on %s", mid, MODEL_DESCRIPTIONS[name], emb.info["description"])
-            model, seconds, reused = train_embedding_model(name, emb, data, s, cache, run_dir)
-            log.info("  %s %s (%.1f s of training)", mid, "reused from cache" if reused else "trained",
-                     seconds)
-            probas[mid], infer = predict_embedding_model(model, emb, test_idx)
-            path = run_dir / "models" / f"{mid}.joblib"
-            model.save(path)
-            models[mid] = model_info(name, model, seconds, infer, reused, path, embedding=emb_name,
-                                     selection=cv_selection(model, s.cv_folds), model_input=emb.input)
-
-    seed_probas: dict[str, np.ndarray] = {}
-    networks_stages = {"cnn": lambda: cnn_results(data, s, cache, run_dir),
-                       FT_MODEL: lambda: finetune_results(data, s, cache, run_dir, mode=s.ft_mode)}
-    for name in networks:
-        mode = f" ({s.ft_mode} mode)" if name == FT_MODEL else ""
-        seeds = f", {s.seeds} seeds" if s.seeds > 1 else ""
-        log.info("Training %s%s%s: %s", name, mode, seeds, MODEL_DESCRIPTIONS[name])
-        t = time.perf_counter()
-        result = networks_stages[name]()
-        timings[f"{name.replace('-', '_')}_s"] = time.perf_counter() - t
-        probas[name], models[name] = result.proba, result.info
-        if result.seed_probas is not None:
-            seed_probas[name] = result.seed_probas
-        skipped.update(result.problems)
-        log.info("  %s %s (%.1f s of training)", name,
-                 "reused from cache" if result.info["reused_from_cache"] else "trained",
-                 result.info["train_time_s"])
-
-    from reports import build_report, write_predictions
-
-    yt, ym = data.labels(test_idx)
-    write_predictions(run_dir / "predictions.npz", ds.sample_key[test_idx], data.classes, yt, ym, probas,
-                      artist_id=ds.artist_id[test_idx], seed_probas=seed_probas)
-    write_label_stats(data, run_dir)
-    timings["total_before_report_s"] = time.perf_counter() - t0
-    run_info = run_record(s, data, root, skipped, models, timings, embeddings=embeddings,
-                          n_data_problems=int(problems["key"].nunique()))
-    write_json(run_dir / "run.json", run_info)
-    report = build_report(run_dir, seed=s.seed)
-    timings["total_s"] = time.perf_counter() - t0
-    run_info["timings"] = timings
-    write_json(run_dir / "run.json", run_info)
-    if s.no_cache:
-        # Intermediate features and checkpoints served this run only; the results are in place.
-        shutil.rmtree(run_dir / ".work", ignore_errors=True)
-    print_summary(report.metrics, models)
-    print(f"\nReport: {report.path.resolve()}")
-    log.info("Done in %.0f s. Run folder: %s", timings["total_s"], run_dir)
-    return 0
-
-
-def print_summary(metrics: pd.DataFrame, models: dict[str, dict[str, Any]]) -> None:
-    """Print each model's macro F1, ROC AUC and mAP with their intervals, its selection-time ROC
-    AUC (cross-validation or hold-out) and its training time.
-
-    `metrics` is the table of ``metrics.csv`` (`reports.build_report(...).metrics`).
-    """
-    import pandas as pd
-
-    macro = metrics[metrics["instrument"] == "macro"]
-    rows = []
-    for name, info in models.items():
-        row = {"model": name}
-        for metric, label in (("f1_posneg", "macro F1 (pos/neg)"), ("roc_auc", "ROC AUC"), ("ap", "mAP")):
-            hit = macro[(macro["model"] == name) & (macro["metric"] == metric)]
-            if len(hit) and pd.notna(hit.iloc[0]["value"]):
-                r = hit.iloc[0]
-                row[label] = f"{r['value']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
-            else:
-                row[label] = "–"
-        selected = info.get("selection", {}).get("roc_auc") or {}
-        if selected.get("mean") is not None:
-            spread = f" ± {selected['std']:.3f}" if selected.get("std") is not None else ""
-            row["selection ROC AUC"] = f"{selected['mean']:.3f}{spread}"
-        row["train s"] = f"{info['train_time_s']:.1f}" + (" (cached)" if info["reused_from_cache"] else "")
-        rows.append(row)
-    print()
-    print(pd.DataFrame(rows).to_string(index=False))
 
 
 def main(argv: list[str] | None = None) -> int:

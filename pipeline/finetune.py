@@ -26,7 +26,7 @@ from core import registry
 from pipeline.cache import DONE, NETWORK_CODE, StageCache, code_fingerprint, fingerprint
 from pipeline.embeddings import feature_dir
 from pipeline.facts import holdout_selection, model_info
-from pipeline.stages import NetworkResult, over_seeds
+from pipeline.stages import StageResult, over_seeds
 
 if TYPE_CHECKING:
     from pipeline.data import Data
@@ -112,18 +112,19 @@ def _train(data: Data, s: Settings, cache: StageCache, run_dir: Path, mode: str,
 
 
 def finetune_results(data: Data, s: Settings, cache: StageCache, run_dir: Path, *,
-                     mode: str) -> NetworkResult:
-    """Train (or reuse) musicnn-ft once per seed, predict the test split, save the first seed's
-    model into the run folder.
+                     mode: str | None = None) -> StageResult:
+    """Train (or reuse) musicnn-ft in `mode` (default the run's ``--ft-mode``) once per seed,
+    predict the test split, save the first seed's model into the run folder.
 
     Returns
     -------
-    NetworkResult
+    StageResult
         ``proba`` NaN for clips without audio (no rows in the feature cache); ``info`` is
         `pipeline.facts.model_info` plus the model's facts (mode, backbone, layer, pooling, what
         was frozen, sizes, the head it started from); ``problems`` the clips the feature cache
         could not compute.
     """
+    mode = s.ft_mode if mode is None else mode
     feats = finetune_features(data, s, run_dir, mode=mode)
 
     def train_one(seed: int, keep: bool):

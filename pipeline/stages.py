@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from core import registry
 from pipeline.cache import (
     CLASSICAL_CODE,
     DONE,
@@ -33,7 +34,7 @@ from pipeline.data import (  # noqa: F401  (re-exported: the stages of a run, in
     resolve_dataset,
 )
 from pipeline.embeddings import Embedding, feature_dir
-from pipeline.facts import holdout_selection, model_info
+from pipeline.facts import cv_selection, holdout_selection, model_id, model_info
 from pipeline.settings import Settings
 
 # One logger name for every stage, as in compare.log.
@@ -70,6 +71,20 @@ def train_embedding_model(
     model.save(tmp / "model.joblib")
     cache.publish("models", stage, tmp, {"train_time_s": seconds})
     return model, seconds, False
+
+
+def classical_results(name: str, emb: Embedding, data: Data, s: Settings, cache: StageCache,
+                      run_dir: Path) -> StageResult:
+    """Train (or reuse) classifier `name` on embedding `emb`, predict the test split, save it into
+    the run folder as ``models/<name>@<embedding>.joblib``."""
+    model, seconds, reused = train_embedding_model(name, emb, data, s, cache, run_dir)
+    proba, infer = predict_embedding_model(model, emb, data.test_idx)
+    mid = model_id(name, emb.name)
+    path = run_dir / "models" / registry.BY_ID[name].saved_as.format(model=mid)
+    model.save(path)
+    info = model_info(name, model, seconds, infer, reused, path, embedding=emb.name,
+                      selection=cv_selection(model, s.cv_folds), model_input=emb.input)
+    return StageResult(proba, info, dict(emb.problems))
 
 
 def predict_embedding_model(model, emb: Embedding, rows) -> tuple[Any, float]:
@@ -124,17 +139,20 @@ def train_cnn_model(data: Data, feats, s: Settings, cache: StageCache, run_dir: 
 
 
 @dataclasses.dataclass
-class NetworkResult:
-    """What a network's stage gives the run: test predictions, its ``run.json`` entry, problems.
+class StageResult:
+    """What a model's stage gives the run: test predictions, its ``run.json`` entry, problems.
+
+    Every stage has this shape: `classical_results` (a classifier on an embedding), `cnn_results`
+    and `pipeline.finetune.finetune_results` (the networks, named by `core.registry`).
 
     Attributes
     ----------
     proba : np.ndarray [shape=(n_test, n_classes), dtype=float32]
-        The first seed's model (the one saved in the run folder); NaN for clips without audio.
+        The model saved in the run folder (a network's first seed); NaN for clips it cannot score.
     info : dict
-        ``run.json``'s entry (`pipeline.facts.model_info` and the model's facts), with ``seeds``
-        and, for several seeds, ``seed_runs`` (each seed's training time, cache use and hold-out
-        ROC AUC).
+        ``run.json``'s entry (`pipeline.facts.model_info` and the model's facts); a network's has
+        ``seeds`` and, for several seeds, ``seed_runs`` (each seed's training time, cache use and
+        hold-out ROC AUC) and ``seed_thresholds`` (each seed's validation thresholds).
     problems : dict of str to str
         Clips its features could not be computed for, key -> why.
     seed_probas : np.ndarray [shape=(n_seeds, n_test, n_classes)] or None
@@ -152,12 +170,12 @@ def network_seeds(s: Settings) -> list[int]:
     return [s.seed + i for i in range(s.seeds)]
 
 
-def over_seeds(s: Settings, name: str, train_one) -> NetworkResult:
+def over_seeds(s: Settings, name: str, train_one) -> StageResult:
     """Train a network once per seed of the run; the first seed's model is the run's model.
 
     `train_one(seed, keep)` trains (or reuses) the network with `seed`, saves it into the run
     folder when `keep` (the first seed only) and returns ``(proba, info, problems)`` as in
-    `NetworkResult`. The hold-out split is the run's for every seed: the spread is training's.
+    `StageResult`. The hold-out split is the run's for every seed: the spread is training's.
     """
     seeds = network_seeds(s)
     runs = []
@@ -170,17 +188,18 @@ def over_seeds(s: Settings, name: str, train_one) -> NetworkResult:
     proba, info, problems = runs[0]
     info = {**info, "seeds": seeds}
     if len(seeds) == 1:
-        return NetworkResult(proba, info, problems)
+        return StageResult(proba, info, problems)
     info["seed_runs"] = [
         {"seed": seed, "train_time_s": run_info["train_time_s"],
          "reused_from_cache": run_info["reused_from_cache"],
          "selection_roc_auc": run_info["selection"]["roc_auc"]["mean"]}
         for seed, (_, run_info, _) in zip(seeds, runs, strict=True)
     ]
-    return NetworkResult(proba, info, problems, np.stack([run[0] for run in runs]))
+    info["seed_thresholds"] = [run_info["thresholds"] for _, run_info, _ in runs]
+    return StageResult(proba, info, problems, np.stack([run[0] for run in runs]))
 
 
-def cnn_results(data: Data, s: Settings, cache: StageCache, run_dir: Path) -> NetworkResult:
+def cnn_results(data: Data, s: Settings, cache: StageCache, run_dir: Path) -> StageResult:
     """Train (or reuse) the CNN once per seed, predict the test split, save the first into the run."""
     feats = logmel_cache(data, s, run_dir)
 

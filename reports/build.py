@@ -155,7 +155,8 @@ def _draw(
 
 
 def build_report(
-    run_dir: str | Path, *, n_boot: int = params.N_BOOT, seed: int = params.BOOT_SEED
+    run_dir: str | Path, *, n_boot: int = params.N_BOOT, seed: int = params.BOOT_SEED,
+    run_info: dict | None = None,
 ) -> BuiltReport:
     """Compute metrics, intervals and comparisons, draw the plots and write the HTML report.
 
@@ -168,6 +169,9 @@ def build_report(
         no ``artist_id``).
     seed : int
         Seed of the resampling.
+    run_info : dict, optional
+        The run's facts, as ``run.json`` holds them; default: read from ``run_dir / "run.json"``
+        (compare.py passes them and writes ``run.json`` once, after the report).
 
     Returns
     -------
@@ -184,7 +188,7 @@ def build_report(
     if not run_dir.is_dir():
         raise ParameterError(f"run_dir must be a run folder written by compare.py; given {run_dir!s} (not a folder)")
     pred = read_predictions(run_dir / params.PREDICTIONS_NPZ)
-    run = read_run_json(run_dir)
+    run = read_run_json(run_dir) if run_info is None else run_info
     probas = _model_order(run, pred)
     ev = evaluate(
         pred.Y_true, pred.Y_mask, probas, classes=pred.classes,
