@@ -46,8 +46,8 @@ class PerInstrumentModel(BaseEstimator):
     kind : {"lr", "xgb", "rf"}
         ``"lr"``: StandardScaler + LogisticRegression(class_weight="balanced"), C by CV.
         ``"xgb"``: XGBClassifier(tree_method="hist", scale_pos_weight=neg/pos, row and feature
-        subsampling), depth and learning rate by CV, number of trees by early stopping in each
-        fold (the median best iteration).
+        subsampling), depth and learning rate by CV, number of trees from the folds' early-stopping
+        curves (the candidate count with the best mean held-out AUC, `selection.tree_count`).
         ``"rf"``: the official OpenMIC baseline, RandomForestClassifier(max_depth=8,
         n_estimators=100) on clip means, untuned; CV only scores it and sets its thresholds.
     n_folds : int >= 2

@@ -186,8 +186,9 @@ def _cross_validate(
 ) -> InstrumentCV:
     """Held-out predictions and scores of one configuration on every fold.
 
-    For xgb, `n_trees` fixes the number of trees; None finds it by early stopping in the folds
-    (the median best iteration, or `XGB_DEFAULT["n_estimators"]` when no fold can stop early).
+    For xgb, `n_trees` fixes the number of trees; None finds it from the folds' early-stopping
+    curves (`tree_count`: the candidate count with the best mean held-out AUC, or
+    `XGB_DEFAULT["n_estimators"]` when no fold can stop early).
     """
     ids = [int(f) for f in np.unique(folds[folds != NO_FOLD])]
     oof = np.full(y.size, np.nan)
