@@ -112,16 +112,6 @@ def ranking_metrics(y: np.ndarray, score: np.ndarray, W: np.ndarray) -> dict[str
     return {"roc_auc": _auc(pos, neg), "ap": _average_precision(pos, neg)}
 
 
-def weighted_roc_auc(y: np.ndarray, score: np.ndarray, W: np.ndarray) -> np.ndarray:
-    """Area under the ROC curve for each weight row (see :func:`ranking_metrics`)."""
-    return ranking_metrics(y, score, W)["roc_auc"]
-
-
-def weighted_average_precision(y: np.ndarray, score: np.ndarray, W: np.ndarray) -> np.ndarray:
-    """Average precision (area under the step PR curve) for each weight row (see :func:`ranking_metrics`)."""
-    return ranking_metrics(y, score, W)["ap"]
-
-
 def instrument_curves(y: np.ndarray, score: np.ndarray) -> dict[str, np.ndarray]:
     """ROC and precision-recall curves of one instrument's observed pairs (for the plots).
 
