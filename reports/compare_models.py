@@ -150,8 +150,19 @@ def _rows(a, b, names, metric, diff, sd_seed) -> list[dict]:
     ]
 
 
-def _adjust(table: pd.DataFrame, n_instruments: int) -> pd.DataFrame:
-    """Holm over each family (metric x {macro, per instrument}); the marks that follow from it."""
+def holm_families(table: pd.DataFrame, n_instruments: int) -> pd.DataFrame:
+    """Holm over each family (metric x {macro, per instrument}), and the marks that follow from it.
+
+    Parameters
+    ----------
+    table : pd.DataFrame with columns model_a, model_b, instrument, metric, diff, p_value
+    n_instruments : int -- K, for naming the per-instrument families
+
+    Returns
+    -------
+    A copy with ``p_holm``, ``family``, ``family_size`` (finite p-values in the family),
+    ``significant`` (``p_holm < alpha``) and ``better`` set.
+    """
     table = table.copy()
     is_macro = table.instrument == params.MACRO
     table["p_holm"] = np.nan
@@ -211,4 +222,4 @@ def compare_models(
                 rows += _rows(a, b, names, metric, diff, seed_term)
     table = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in ("p_holm", "family", "family_size",
                                                                         "significant", "better")])
-    return _adjust(table, len(ev.classes))[list(COLUMNS)]
+    return holm_families(table, len(ev.classes))[list(COLUMNS)]
