@@ -126,13 +126,12 @@ def widened_interval(
     """
     sd_seed = np.asarray(sd_seed, dtype=np.float64)
     total = np.sqrt(sd_boot ** 2 + sd_seed ** 2)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # 0 / 0 where sd_boot is 0
-        factor = np.where(sd_seed > 0, total / sd_boot, 1.0)
     z = norm.ppf(0.5 + params.CI_LEVEL / 2)
     flat = (sd_seed > 0) & (sd_boot == 0)
-    new_low = np.where(flat, point - z * sd_seed, point - (point - low) * factor)
-    new_high = np.where(flat, point + z * sd_seed, point + (high - point) * factor)
+    with np.errstate(divide="ignore", invalid="ignore"):  # the flat case is taken apart below
+        factor = np.where(sd_seed > 0, total / sd_boot, 1.0)
+        new_low = np.where(flat, point - z * sd_seed, point - (point - low) * factor)
+        new_high = np.where(flat, point + z * sd_seed, point + (high - point) * factor)
     return new_low, new_high
 
 

@@ -101,7 +101,7 @@ def test_constructed_p_values_are_adjusted_within_their_family_only():
 
 
 def test_report_states_the_family_and_the_method(tmp_path):
-    run = make_fake_run(tmp_path / "run", n=150)  # 4 models on 2 embeddings: 4 pairs compared
+    run = make_fake_run(tmp_path / "run", n=150, classes=("bass", "cello", "drums", "flute"))  # 4 models on 2 embeddings: 4 pairs compared
     built = build_report(run, n_boot=60, seed=0)
     table = pd.read_csv(run / "comparisons.csv")
     assert {"family", "family_size", "p_holm", "sd_boot", "sd_seed"} <= set(table.columns)
