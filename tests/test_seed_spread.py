@@ -173,9 +173,11 @@ def test_report_shows_each_seeded_networks_spread(tmp_path):
 
 
 def test_a_network_trained_once_has_an_unmeasured_spread(tmp_path, monkeypatch):
-    run = make_fake_run(tmp_path / "run", n=120, classes=FEW)
+    run = make_fake_run(tmp_path / "run", n=120, classes=FEW, clips_per_artist=6)
     build_report(run, n_boot=30)
     html = (run / "report.html").read_text()
+    # 20 artists and 4 clips without one: fewer groups than params.FEW_GROUPS, and the page says so
+    assert "Only 24 groups were resampled" in html
     assert "<b>CNN</b> was trained with one seed: its score has an <b>unmeasured seed spread</b>" in html
     assert "Its typical seed spread on the demo set: not measured." in html
     assert pd.read_csv(run / "seed_spread.csv").empty
@@ -201,9 +203,10 @@ def test_rebuild_from_old_and_new_predictions(tmp_path, artists):
         assert boot["resampling_unit"] == "clip" and boot["n_groups"] == 90
         assert "predictions.npz records no artist, so the intervals are clip-level" in html
     else:
-        # 90 clips, 3 per artist, every 25th without one: 30 artists, minus none, plus 3 own groups
+        # 90 clips, 3 per artist, every 25th (3 clips) without one: 30 artists and 3 own groups
         artist = np.where(np.arange(90) % 25 == 24, -1, np.arange(90) // 3)
         assert boot["resampling_unit"] == "artist"
         assert boot["n_groups"] == len(np.unique(artist[artist >= 0])) + 3
         assert boot["n_clips_without_artist"] == 3
         assert "artist-level intervals" in html and "clip-level" not in html
+    assert "groups were resampled" not in html  # 90 and 33 groups: enough
