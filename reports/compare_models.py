@@ -126,13 +126,12 @@ def widened_interval(
     """
     sd_seed = np.asarray(sd_seed, dtype=np.float64)
     total = np.sqrt(sd_boot ** 2 + sd_seed ** 2)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # 0 / 0 where sd_boot is 0
-        factor = np.where(sd_seed > 0, total / sd_boot, 1.0)
     z = norm.ppf(0.5 + params.CI_LEVEL / 2)
     flat = (sd_seed > 0) & (sd_boot == 0)
-    new_low = np.where(flat, point - z * sd_seed, point - (point - low) * factor)
-    new_high = np.where(flat, point + z * sd_seed, point + (high - point) * factor)
+    with np.errstate(divide="ignore", invalid="ignore"):  # the flat case is taken apart below
+        factor = np.where(sd_seed > 0, total / sd_boot, 1.0)
+        new_low = np.where(flat, point - z * sd_seed, point - (point - low) * factor)
+        new_high = np.where(flat, point + z * sd_seed, point + (high - point) * factor)
     return new_low, new_high
 
 
@@ -150,8 +149,19 @@ def _rows(a, b, names, metric, diff, sd_seed) -> list[dict]:
     ]
 
 
-def _adjust(table: pd.DataFrame, n_instruments: int) -> pd.DataFrame:
-    """Holm over each family (metric x {macro, per instrument}); the marks that follow from it."""
+def holm_families(table: pd.DataFrame, n_instruments: int) -> pd.DataFrame:
+    """Holm over each family (metric x {macro, per instrument}), and the marks that follow from it.
+
+    Parameters
+    ----------
+    table : pd.DataFrame with columns model_a, model_b, instrument, metric, diff, p_value
+    n_instruments : int -- K, for naming the per-instrument families
+
+    Returns
+    -------
+    A copy with ``p_holm``, ``family``, ``family_size`` (finite p-values in the family),
+    ``significant`` (``p_holm < alpha``) and ``better`` set.
+    """
     table = table.copy()
     is_macro = table.instrument == params.MACRO
     table["p_holm"] = np.nan
@@ -211,4 +221,4 @@ def compare_models(
                 rows += _rows(a, b, names, metric, diff, seed_term)
     table = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in ("p_holm", "family", "family_size",
                                                                         "significant", "better")])
-    return _adjust(table, len(ev.classes))[list(COLUMNS)]
+    return holm_families(table, len(ev.classes))[list(COLUMNS)]

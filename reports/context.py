@@ -287,7 +287,7 @@ def report_context(
             "n_boot": ev.n_boot, "seed": ev.seed, "ci_level": params.CI_LEVEL,
             "alpha": params.ALPHA, "dropped": ev.dropped,
             "macro_dropped": ev.dropped.get(params.MACRO, 0),
-            "unit": ev.resampling_unit, "n_groups": ev.n_groups,
+            "unit": ev.resampling_unit, "n_groups": ev.n_groups, "few_groups": ev.n_groups < params.FEW_GROUPS,
             "n_without_artist": ev.n_without_artist, "resampling": resampling_words(ev),
         },
         "families": _families(comparisons),
