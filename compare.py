@@ -37,6 +37,7 @@ from pipeline.facts import (
     write_label_stats,
 )
 from pipeline.finetune import FT_MODEL, finetune_results
+from pipeline.hear import check_modules as check_hear_modules
 from pipeline.run_setup import check_writable_cache, prepare_run_dir, setup_logging
 from pipeline.settings import (
     CLASSICAL_MODELS,
@@ -115,7 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="LIST",
         help="comma-separated embeddings for lr, xgb and rf: release (the dataset's own X: VGGish "
         "on OpenMIC, a stand-in on the demo set), musicnn (pretrained musicnn network, computed "
-        f"from the audio) (default: {','.join(defaults.embeddings)})",
+        "from the audio), hear:MODULE[:WEIGHTS_PATH] (any importable module implementing the "
+        "HEAR 2021 API, e.g. hear:hear21passt.base; named after the module) "
+        f"(default: {','.join(defaults.embeddings)})",
     )
     p.add_argument(
         "--cv-folds", type=int, metavar="K",
@@ -193,7 +196,10 @@ def _run(s: Settings) -> int:
 
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
+    classical = [m for m in s.models if m in CLASSICAL_MODELS]
     cache = check_writable_cache(s)
+    if classical:
+        check_hear_modules(s)  # load and probe each hear: module before any work
     if s.data is not None:
         check_data_folder(s)
     source_hint = "openmic" if (s.data or s.download or (not s.demo and found_dataset() is not None)) else "demo"
@@ -210,7 +216,6 @@ def _run(s: Settings) -> int:
     check_dataset(data.ds)
     timings["data_s"] = time.perf_counter() - t0
     ds = data.ds
-    classical = [m for m in s.models if m in CLASSICAL_MODELS]
     networks = [m for m in s.models if m in NETWORK_MODELS]
     selection = [f"classical models: {s.cv_folds}-fold CV grouped by artist"] if classical else []
     if networks:
@@ -233,6 +238,7 @@ def _run(s: Settings) -> int:
     for emb_name in s.embeddings if classical else ():
         t = time.perf_counter()
         emb = load_embedding(emb_name, data, s, run_dir)
+        emb_name = emb.name  # a hear:MODULE[:WEIGHTS] entry is named after its module
         timings[f"embedding_{emb_name}_s"] = time.perf_counter() - t
         embeddings[emb_name] = emb.info
         skipped.update(emb.problems)

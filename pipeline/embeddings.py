@@ -4,7 +4,8 @@
 ``musicnn`` is the pretrained musicnn network's per-patch embedding, computed from the audio
 through the resumable feature cache (`features.extract`, extractor ``"musicnn"``). Each comes back
 as frames per clip, ``(n_clips, n_frames, dim)``, pooled by the classical models like VGGish frames,
-with a mask of the clips it could be computed for.
+with a mask of the clips it could be computed for. ``hear:MODULE[:WEIGHTS_PATH]`` is any module
+implementing the HEAR 2021 API, through the same cache (`pipeline.hear`), named after its module.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class Embedding:
     Attributes
     ----------
     name : str
-        One of `EMBEDDING_NAMES`.
+        One of `EMBEDDING_NAMES`, or a HEAR module's name (``hear21passt.base``).
     X : np.ndarray [shape=(n_clips, n_frames, dim)]
         Rows in the dataset's order; zeros where not `ok`.
     ok : np.ndarray [shape=(n_clips,)] bool
@@ -86,6 +87,10 @@ def load_embedding(name: str, data: Data, s: Settings, run_dir: Path) -> Embeddi
         )
     if name == "musicnn":
         return _musicnn(data, s, run_dir)
+    if name.startswith("hear:"):
+        from pipeline.hear import load_hear
+
+        return load_hear(name, data, s, run_dir)
     raise ValueError(f"unknown embedding {name!r}; valid: {', '.join(EMBEDDING_NAMES)}")
 
 

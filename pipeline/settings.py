@@ -139,11 +139,15 @@ def _validate(s: Settings) -> None:
     bad = [m for m in s.models if m not in MODEL_NAMES]
     if bad:
         raise SettingsError(f"unknown model(s) {bad}; valid models: {', '.join(MODEL_NAMES)}")
-    bad = [e for e in s.embeddings if e not in EMBEDDING_NAMES]
+    bad = [e for e in s.embeddings if e not in EMBEDDING_NAMES and not e.startswith("hear:")]
     if bad:
         raise SettingsError(
-            f"unknown embedding(s) {bad}; valid embeddings: {', '.join(EMBEDDING_NAMES)}"
+            f"unknown embedding(s) {bad}; valid embeddings: {', '.join(EMBEDDING_NAMES)}, "
+            "hear:MODULE[:WEIGHTS_PATH]"
         )
+    from pipeline.hear import check_specs
+
+    check_specs(s.embeddings, EMBEDDING_NAMES)
     if s.cv_folds < 2:
         raise SettingsError(f"--cv-folds must be at least 2, given {s.cv_folds}")
     if s.ft_mode not in FT_MODES:

@@ -1,0 +1,132 @@
+"""``--embeddings hear:MODULE[:WEIGHTS_PATH]``: a HEAR 2021 module as an embedding of a run.
+
+The embedding is named after its module (models ``lr@hear21passt.base``, ...). Its parameters
+(`features.hear.resolve_params`: the module's identity, rate, frames and size, probed once in
+this process) are the feature cache's key and what ``run.json`` records as the models' input,
+so that ``compare.py tag`` computes it again and checks it is the same module and weights. The
+clips are embedded by the feature cache's workers (`features.extract`, extractor ``"hear"``),
+resumable like the built-in extractors. Any `features.hear.HearError` (module missing, API not
+implemented, weights not at hand, wrong shape, NaN) becomes a `SettingsError`: exit code 2, the
+message, no traceback.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from features.hear.loading import PREFIX, HearError, parse_spec
+
+if TYPE_CHECKING:
+    from pipeline.embeddings import Embedding
+    from pipeline.settings import Settings
+    from pipeline.stages import Data
+
+
+def is_hear(name: str) -> bool:
+    """Whether an ``--embeddings`` entry is a HEAR module (``hear:...``)."""
+    return name.startswith(PREFIX)
+
+
+def hear_name(spec: str) -> str:
+    """The embedding's name in model ids and reports: its module (``hear21passt.base``)."""
+    return parse_spec(spec)[0]
+
+
+def check_specs(specs: tuple[str, ...], builtin: tuple[str, ...]) -> None:
+    """The ``hear:`` entries of ``--embeddings`` are well formed and name distinct embeddings.
+
+    Raises
+    ------
+    SettingsError
+    """
+    from pipeline.settings import SettingsError
+
+    names = []
+    for spec in (e for e in specs if is_hear(e)):
+        try:
+            names.append(hear_name(spec))
+        except HearError as err:
+            raise SettingsError(str(err)) from None
+    clash = sorted({n for n in names if names.count(n) > 1 or n in builtin})
+    if clash:
+        raise SettingsError(
+            f"--embeddings names the HEAR module(s) {clash} twice or as a built-in embedding; "
+            "each module is one embedding of a run: give it once (another weights file: another run)"
+        )
+
+
+def check_modules(s: Settings) -> None:
+    """Load and probe every HEAR module of the run before any work (in this process).
+
+    Raises
+    ------
+    SettingsError
+        With the module's problem and what to do (`features.hear.HearError`).
+    """
+    for spec in (e for e in s.embeddings if is_hear(e)):
+        _params(spec)
+
+
+def load_hear(spec: str, data: Data, s: Settings, run_dir: Path) -> Embedding:
+    """The HEAR embedding `spec` of every clip of `data`, through the feature cache."""
+    from features.extract import extract_dataset
+    from pipeline.embeddings import Embedding, feature_dir
+    from pipeline.settings import SettingsError
+
+    params = _params(spec)
+    ds = data.ds
+    try:
+        feats = extract_dataset(ds.audio_path, ds.sample_key, "hear", feature_dir(s, run_dir),
+                                params=params, n_jobs=s.jobs)
+    except HearError as err:  # raised in a worker on some clip; finished chunks are kept
+        raise SettingsError(f"{err} (clips embedded so far are cached)") from None
+    params = dict(feats.params)
+    return Embedding(
+        name=params["module"],
+        X=np.asarray(feats.data),
+        ok=np.asarray(feats.ok),
+        problems=dict(feats.problems),
+        params=params,
+        info=embedding_info(params),
+        input={"extractor": "hear", "params": params},
+    )
+
+
+def embedding_info(params: dict[str, Any]) -> dict[str, Any]:
+    """``run.json``'s "embeddings" entry of a HEAR embedding: plain words and its identity."""
+    kind = (f"timestamp embeddings ({params['n_timestamps']} per 10 s clip"
+            + (f", averaged into {params['n_frames']} frames)" if params["n_frames"] < params["n_timestamps"]
+               else ")")
+            if params["kind"] == "timestamp" else "scene embedding (one per clip)")
+    version = params["version"] or "no version"
+    weights = (f"weights {params['weights']} (SHA-256 {params['weights_sha256'][:12]}...)"
+               if params["weights"] else "the module's default weights")
+    return {
+        "description": f"HEAR module {params['module']} ({version}), {kind}, {params['dim']}-d",
+        "provenance": (f"HEAR 2021 API module {params['module']} {version}, {weights}; audio mono "
+                       f"at {params['sample_rate']} Hz ({params['resampler']}), 10 s per clip"),
+        "dim": int(params["dim"]),
+        "frames_per_clip": int(params["n_frames"]),
+        "hear": {k: params[k] for k in ("module", "version", "source_sha256", "weights",
+                                        "weights_sha256", "sample_rate", "kind", "n_timestamps")},
+    }
+
+
+@lru_cache(maxsize=8)
+def _cached_params(module: str, weights: str) -> tuple[tuple[str, Any], ...]:
+    from features.hear import resolve_params
+
+    return tuple(resolve_params(module, weights).items())
+
+
+def _params(spec: str) -> dict[str, Any]:
+    from pipeline.settings import SettingsError
+
+    try:
+        return dict(_cached_params(*parse_spec(spec)))
+    except HearError as err:
+        raise SettingsError(str(err)) from None
