@@ -45,11 +45,27 @@ def test_generic_path_with_musicnns_resampler_equals_the_builtin_extraction(clip
 
 
 def test_generic_default_resampler_differs_by_the_resamplers_only(clips, tmp_path):
+    """With soxr_hq the embeddings differ, measured (README): correlation 0.994 on the real clip,
+    0.855 on the noisy tone. The front end's inputs differ only in the top mel bands (7.5-8 kHz),
+    where resampy's kaiser_best attenuates what soxr_hq keeps below the new Nyquist frequency;
+    the network's log10(10000 x + 1) makes the low-level noise there count."""
+    import librosa
+
+    from features.audio import load_audio
+    from features.musicnn.frontend import log_mel
+
     generic, builtin = _both(clips, tmp_path, "soxr_hq")
+    corrs = []
     for g, b, key in zip(generic, builtin, clips[1], strict=True):
         diff = np.abs(g - b).max()
-        corr = np.corrcoef(g.ravel(), b.ravel())[0, 1]
+        corrs.append(np.corrcoef(g.ravel(), b.ravel())[0, 1])
         print(f"{key}: max |soxr_hq - kaiser_best| = {diff:.4f} (of max |value| "
-              f"{np.abs(b).max():.3f}), correlation {corr:.5f}")
-        assert 0 < diff < 0.5 * np.abs(b).max()
-        assert corr > 0.99
+              f"{np.abs(b).max():.3f}), correlation {corrs[-1]:.5f}")
+        assert diff > 0
+    assert corrs[0] > 0.99 and corrs[1] > 0.8
+    for path in clips[0]:
+        y, sr = load_audio(path)
+        mono = librosa.to_mono(y)
+        soxr = log_mel(librosa.resample(mono, orig_sr=sr, target_sr=16000, res_type="soxr_hq"), 16000)
+        band_diff = np.abs(soxr - log_mel(y, sr)).mean(axis=0)
+        assert band_diff[:92].max() < 0.01, (path, band_diff.round(3))
