@@ -1,7 +1,7 @@
 """A HEAR module's cost as an embedding: load and probe, extraction per clip, memory, cache size.
 
-Runs `features.hear.resolve_params` (import, ``load_model``, one probe of 10 s) in this process,
-then `features.extract.extract_dataset(..., "hear")` over `--clips` OpenMIC-format clips (hard
+Probes the module as a run does (`pipeline.hear.probe_params`: import, ``load_model``, 10 s of
+noise, in one of the `--n-jobs` workers), then `features.extract.extract_dataset(..., "hear")` over `--clips` OpenMIC-format clips (hard
 links to the 44.1 kHz stereo OGG fixture) with `--n-jobs` workers, each loading the module once.
 Prints wall and CPU-free figures per clip, the projection to OpenMIC's 20,000 clips, the peak
 resident memory of the process tree and the cache's bytes per clip.
@@ -26,7 +26,7 @@ from joblib.externals.loky import get_reusable_executor
 from benchmarks.bench_features import make_clips
 from benchmarks.memory import PeakRSS
 from features.extract import extract_dataset
-from features.hear import resolve_params
+from pipeline.hear import probe_params
 
 OPENMIC_CLIPS = 20_000
 
@@ -36,15 +36,14 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--module", default="features.musicnn.hear", help="a HEAR 2021 module")
     parser.add_argument("--weights", default="", help="model_file_path for load_model")
-    parser.add_argument("--resampler", default="soxr_hq", help="librosa res_type (default soxr_hq)")
     parser.add_argument("--clips", type=int, default=40, help="10 s clips (default 40)")
     parser.add_argument("--n-jobs", type=int, default=2, help="worker processes (default 2)")
     args = parser.parse_args()
     load = os.getloadavg()[0]
     start = time.perf_counter()
-    params = resolve_params(args.module, args.weights, resampler=args.resampler)
-    probe_s = time.perf_counter() - start
     with tempfile.TemporaryDirectory() as tmp, PeakRSS() as rss:
+        params = dict(probe_params(args.module, args.weights, args.n_jobs))
+        probe_s = time.perf_counter() - start
         paths = make_clips(Path(tmp) / "clips", args.clips)
         start = time.perf_counter()
         cache = extract_dataset(paths, [p.stem for p in paths], "hear", Path(tmp) / "cache",
@@ -59,7 +58,7 @@ def main() -> None:
           f"{params['sample_rate']} Hz ({params['resampler']})")
     print(f"{n} clips, {args.n_jobs} workers, {os.cpu_count()} CPUs, load average {load:.1f} before / "
           f"{os.getloadavg()[0]:.1f} after")
-    print(f"load_model + probe in this process: {probe_s:.1f} s")
+    print(f"load_model + probe (worker start-up included): {probe_s:.1f} s")
     print(f"extract_dataset('hear'): {seconds:.1f} s, {seconds / n:.3f} s per clip wall "
           f"(worker start-up and model loading included), {n / seconds:.2f} clips/s")
     print(f"projected for {OPENMIC_CLIPS:,} clips at this rate: {seconds / n * OPENMIC_CLIPS / 3600:.2f} h; "
