@@ -63,6 +63,32 @@ BROKEN = {
         "    e, t = hear_toy.get_timestamp_embeddings(audio, model)\n"
         "    return (e if N[0] == 1 else e[:, :150]), t\n"),
     "hear_scene_only": "from hear_toy import load_model, get_scene_embeddings\n",
+    # The toy behind a TensorFlow model and a PyTorch one: each must be given its framework's tensor.
+    "hear_tf": (
+        "import tensorflow as tf\nimport hear_toy\n"
+        "class Model(tf.Module):\n    sample_rate = 16000\n    scene_embedding_size = 32\n"
+        "    timestamp_embedding_size = 32\n"
+        "def load_model(model_file_path=''):\n    return Model()\n"
+        "def get_timestamp_embeddings(audio, model):\n"
+        "    assert isinstance(audio, tf.Tensor) and audio.dtype == tf.float32, type(audio)\n"
+        "    e, t = hear_toy.get_timestamp_embeddings(audio.numpy(), hear_toy.load_model())\n"
+        "    return tf.constant(e), tf.constant(t)\n"
+        "def get_scene_embeddings(audio, model):\n"
+        "    return tf.reduce_mean(get_timestamp_embeddings(audio, model)[0], axis=1)\n"),
+    "hear_torch": (
+        "import torch\nimport hear_toy\n"
+        "class Model(torch.nn.Module):\n    sample_rate = 16000\n    scene_embedding_size = 32\n"
+        "    timestamp_embedding_size = 32\n"
+        "    def __init__(self):\n        super().__init__()\n"
+        "        self.scale = torch.nn.Parameter(torch.ones(1))\n"
+        "def load_model(model_file_path=''):\n    return Model()\n"
+        "def get_timestamp_embeddings(audio, model):\n"
+        "    assert isinstance(audio, torch.Tensor) and audio.dtype == torch.float32, type(audio)\n"
+        "    assert not torch.is_grad_enabled()\n"
+        "    e, t = hear_toy.get_timestamp_embeddings(audio.cpu().numpy(), hear_toy.load_model())\n"
+        "    return torch.from_numpy(e) * model.scale, torch.from_numpy(t)\n"
+        "def get_scene_embeddings(audio, model):\n"
+        "    return get_timestamp_embeddings(audio, model)[0].mean(dim=1)\n"),
 }
 
 
@@ -148,6 +174,15 @@ def test_scene_only_module_gives_one_frame(modules, clip):
     assert (params["kind"], params["n_frames"], params["dim"]) == ("scene", 1, 32)
     frames = embed_clip(*clip, params)
     np.testing.assert_allclose(frames[0], _toy_reference(REAL_CLIP).mean(axis=0), atol=1e-4)
+
+
+@pytest.mark.parametrize("module, framework", [("hear_tf", "tensorflow"), ("hear_torch", "torch")])
+def test_framework_models_get_their_tensors_and_give_the_toys_frames(modules, clip, module, framework):
+    pytest.importorskip(framework)
+    params = resolve_params(module)
+    assert (params["n_timestamps"], params["dim"]) == (199, 32)
+    np.testing.assert_allclose(embed_clip(*clip, params), reduce_frames(_toy_reference(REAL_CLIP), 10),
+                               atol=1e-4)
 
 
 def test_weights_file_is_loaded_and_its_hash_is_the_identity(tmp_path, clip):
