@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -197,6 +198,21 @@ def test_weights_file_is_loaded_and_its_hash_is_the_identity(tmp_path, clip):
     logmel = hear_toy.log_mel(np.clip(y[None, :160000], -1, 1).astype(np.float64), hear_toy.load_model())
     expected = reduce_frames((logmel[0] @ projection).astype(np.float32), 10)
     np.testing.assert_allclose(embed_clip(*clip, params), expected, atol=1e-4)
+
+
+def test_check_identity_names_what_differs_from_a_runs_record(tmp_path):
+    from features.hear import check_identity
+
+    weights = tmp_path / "w.npy"
+    np.save(weights, np.ones((hear_toy.N_MELS, 4)))
+    recorded = identity("hear_toy", str(weights))
+    check_identity(recorded)  # the same module and weights: nothing to say
+    with pytest.raises(HearError, match=re.escape("version: run '0.0', here '0.1'")):
+        check_identity({**recorded, "version": "0.0"})
+    with pytest.raises(HearError, match="weights_sha256"):
+        check_identity({**recorded, "weights_sha256": "0" * 64})
+    with pytest.raises(HearError, match="is not there: put that file at that path"):
+        check_identity({**recorded, "weights": str(tmp_path / "gone.npy")})
 
 
 def test_cache_is_keyed_by_identity_and_resumes(openmic_factory, tmp_path):

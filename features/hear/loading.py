@@ -201,7 +201,13 @@ def check_identity(recorded: dict[str, Any]) -> None:
     HearError
         Naming what differs (version, source, weights) and what to do.
     """
-    here = identity(recorded["module"], recorded.get("weights", ""))
+    weights = recorded.get("weights", "")
+    if weights and not Path(weights).exists():
+        raise HearError(
+            f"the weights file {weights} of the HEAR module {recorded['module']} (SHA-256 "
+            f"{recorded.get('weights_sha256')}) is not there: put that file at that path"
+        )
+    here = identity(recorded["module"], weights)
     differ = [k for k in ("version", "source_sha256", "weights_sha256") if here[k] != recorded.get(k)]
     if differ:
         shown = "; ".join(f"{k}: run {recorded.get(k)!r}, here {here[k]!r}" for k in differ)
