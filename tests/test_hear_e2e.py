@@ -139,3 +139,29 @@ def test_tag_refuses_a_changed_or_missing_module(hear_run, tmp_path):
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert "no module named 'hear_toy'" in res.stderr and "--models" in res.stderr
     assert not (tmp_path / "t1").exists() and not (tmp_path / "t2").exists()  # before any file
+
+
+def test_tag_stops_with_exit_2_when_the_module_gives_nan_on_a_window(hear_run, tmp_path):
+    """The run's lr@hear_toy pointed at a module that gives NaN (its recorded identity rewritten
+    to that module's, so that the check before any file passes): the window fails, exit 2."""
+    import hashlib
+
+    work, cache, run, _ = hear_run
+    clip, _ = _test_clip(hear_run)
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    source = ("import numpy as np\nimport hear_toy\nfrom hear_toy import get_scene_embeddings, "
+              "load_model\n\ndef get_timestamp_embeddings(audio, model):\n"
+              "    e, t = hear_toy.get_timestamp_embeddings(audio, model)\n    return e * np.nan, t\n")
+    (modules / "hear_toy_nan.py").write_text(source)
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    info = json.loads((copy / "run.json").read_text())
+    info["models"]["lr@hear_toy"]["input"]["params"].update(
+        module="hear_toy_nan", version=None, source_sha256=hashlib.sha256(source.encode()).hexdigest())
+    (copy / "run.json").write_text(json.dumps(info))
+    res = _run(["tag", str(clip), "--run", str(copy), "--models", "lr@hear_toy", "--out",
+                str(tmp_path / "tags")], work, cache, [modules, TESTS])
+    assert res.returncode == 2, res.stderr[-3000:]
+    assert "Traceback" not in res.stderr
+    assert "hear_toy_nan.get_timestamp_embeddings returned NaN or infinite values" in res.stderr
