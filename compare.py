@@ -75,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="LIST",
         help="comma-separated embeddings for lr, xgb and rf: release (the dataset's own X: VGGish "
         "on OpenMIC, a stand-in on the demo set), musicnn (pretrained musicnn network, computed "
-        f"from the audio) (default: {','.join(defaults.embeddings)})",
+        "from the audio), hear:MODULE[:WEIGHTS_PATH] (any importable module implementing the "
+        "HEAR 2021 API, e.g. hear:hear21passt.base; named after the module) "
+        f"(default: {','.join(defaults.embeddings)})",
     )
     p.add_argument(
         "--cv-folds", type=int, metavar="K",

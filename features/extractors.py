@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from features import vggish_params
+from features.hear.extractor import HEAR_DEFAULTS, clip_shape, embed_clip
 from features.logmel import LOGMEL_PARAMS, logmel
 from features.musicnn.extractor import EXTRACTOR_DEFAULTS as MUSICNN_DEFAULTS
 from features.musicnn.extractor import PATCHES_DEFAULTS as MUSICNN_PATCHES_DEFAULTS
@@ -90,5 +91,11 @@ EXTRACTORS: dict[str, Extractor] = {
         defaults=dict(MUSICNN_PATCHES_DEFAULTS),
         shape=clip_patches_shape,
         dtype="float16",
+    ),
+    "hear": Extractor(
+        compute=embed_clip,
+        defaults=dict(HEAR_DEFAULTS),
+        shape=clip_shape,
+        dtype="float32",
     ),
 }

@@ -4,7 +4,8 @@
 ``musicnn`` is the pretrained musicnn network's per-patch embedding, computed from the audio
 through the resumable feature cache (`features.extract`, extractor ``"musicnn"``). Each comes back
 as frames per clip, ``(n_clips, n_frames, dim)``, pooled by the classical models like VGGish frames,
-with a mask of the clips it could be computed for.
+with a mask of the clips it could be computed for. ``hear:MODULE[:WEIGHTS_PATH]`` is any module
+implementing the HEAR 2021 API, through the same cache (`pipeline.hear`), named after its module.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class Embedding:
     Attributes
     ----------
     name : str
-        One of `EMBEDDING_NAMES`.
+        One of `EMBEDDING_NAMES`, or a HEAR module's name (``hear21passt.base``).
     X : np.ndarray [shape=(n_clips, n_frames, dim)]
         Rows in the dataset's order; zeros where not `ok`.
     ok : np.ndarray [shape=(n_clips,)] bool
@@ -94,6 +95,8 @@ def load_embedding(name: str, data: Data, s: Settings, run_dir: Path) -> Embeddi
         )
     if name == "musicnn":
         return _musicnn(data, s, run_dir)
+    if name.startswith("hear:"):
+        return _hear(name, data, s, run_dir)
     raise ValueError(f"unknown embedding {name!r}; valid: {', '.join(EMBEDDING_NAMES)}")
 
 
@@ -128,5 +131,32 @@ def _musicnn(data: Data, s: Settings, run_dir: Path) -> Embedding:
             "frames_per_clip": int(feats.data.shape[1]),
         },
         input={"extractor": "musicnn", "params": params},
+        identity=feats.identity,
+    )
+
+
+def _hear(spec: str, data: Data, s: Settings, run_dir: Path) -> Embedding:
+    """The HEAR embedding `spec` of every clip of `data`, through the feature cache."""
+    from features.extract import extract_dataset
+    from features.hear.loading import HearError
+    from pipeline.hear import embedding_info, hear_params
+    from pipeline.settings import SettingsError
+
+    params = hear_params(spec, s.jobs)
+    ds = data.ds
+    try:
+        feats = extract_dataset(ds.audio_path, ds.sample_key, "hear", feature_dir(s, run_dir),
+                                params=params, root=ds.root, n_jobs=s.jobs)
+    except HearError as err:  # raised in a worker on some clip; finished chunks are kept
+        raise SettingsError(f"{err} (clips embedded so far are cached)") from None
+    params = dict(feats.params)
+    return Embedding(
+        name=params["module"],
+        X=np.asarray(feats.data),
+        ok=np.asarray(feats.ok),
+        problems=dict(feats.problems),
+        params=params,
+        info=embedding_info(params),
+        input={"extractor": "hear", "params": params},
         identity=feats.identity,
     )

@@ -21,6 +21,7 @@ from pipeline.cluster import check_dataset, dask_cluster
 from pipeline.data import check_data, check_data_folder, found_dataset, load_data, resolve_dataset
 from pipeline.embeddings import RELEASE, load_embedding
 from pipeline.facts import MODEL_DESCRIPTIONS, model_id, run_record, write_label_stats
+from pipeline.hear import check_modules as check_hear_modules
 from pipeline.run_setup import check_writable_cache, prepare_run_dir, setup_logging
 from pipeline.settings import CLASSICAL_MODELS, NETWORK_MODELS, Settings, SettingsError
 from pipeline.stages import StageResult, classical_results
@@ -44,6 +45,10 @@ def _run(s: Settings) -> int:
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     cache = check_writable_cache(s)
+    classical = [m for m in s.models if m in CLASSICAL_MODELS]
+    networks = [m for m in s.models if m in NETWORK_MODELS]
+    if classical:
+        check_hear_modules(s)  # load and probe each hear: module before any work
     if s.data is not None:
         check_data_folder(s)
     found = s.data or s.download or (not s.demo and found_dataset() is not None)
@@ -59,8 +64,6 @@ def _run(s: Settings) -> int:
         raise SettingsError(str(err)) from None
     check_dataset(data.ds)
     timings["data_s"] = time.perf_counter() - t0
-    classical = [m for m in s.models if m in CLASSICAL_MODELS]
-    networks = [m for m in s.models if m in NETWORK_MODELS]
     _log_split(data, s, classical, networks)
     needs_audio = networks or (bool(classical) and set(s.embeddings) - {RELEASE})
     problems = check_data(data, s, run_dir, needs_audio=bool(needs_audio))
@@ -73,6 +76,7 @@ def _run(s: Settings) -> int:
     for emb_name in s.embeddings if classical else ():
         t = time.perf_counter()
         emb = load_embedding(emb_name, data, s, run_dir)
+        emb_name = emb.name  # a hear:MODULE[:WEIGHTS] entry is named after its module
         timings[f"embedding_{emb_name}_s"] = time.perf_counter() - t
         embeddings[emb_name] = emb.info
         skipped.update(emb.problems)

@@ -144,11 +144,13 @@ def _validate(s: Settings) -> None:
     bad = [m for m in s.models if m not in MODEL_NAMES]
     if bad:
         raise SettingsError(f"unknown model(s) {bad}; valid models: {', '.join(MODEL_NAMES)}")
-    bad = [e for e in s.embeddings if e not in EMBEDDING_NAMES]
+    bad = [e for e in s.embeddings if e not in EMBEDDING_NAMES and not e.startswith("hear:")]
     if bad:
         raise SettingsError(
-            f"unknown embedding(s) {bad}; valid embeddings: {', '.join(EMBEDDING_NAMES)}"
+            f"unknown embedding(s) {bad}; valid embeddings: {', '.join(EMBEDDING_NAMES)}, "
+            "hear:MODULE[:WEIGHTS_PATH]"
         )
+    _check_hear_specs(s.embeddings, EMBEDDING_NAMES)
     if s.cv_folds < 2:
         raise SettingsError(f"--cv-folds must be at least 2, given {s.cv_folds}")
     if s.ft_mode not in FT_MODES:
@@ -205,3 +207,26 @@ def parse_dask(value: str) -> int | str:
         f"--dask must be 'local', 'local:N' (N worker processes on this machine) or a scheduler "
         f"address such as tcp://host:8786; given {value!r}"
     )
+
+
+def _check_hear_specs(specs: tuple[str, ...], builtin: tuple[str, ...]) -> None:
+    """The ``hear:`` entries of ``--embeddings`` are well formed and name distinct embeddings.
+
+    Raises
+    ------
+    SettingsError
+    """
+    from features.hear.loading import HearError, parse_spec
+
+    names = []
+    for spec in (e for e in specs if e.startswith("hear:")):
+        try:
+            names.append(parse_spec(spec)[0])
+        except HearError as err:
+            raise SettingsError(str(err)) from None
+    clash = sorted({n for n in names if names.count(n) > 1 or n in builtin})
+    if clash:
+        raise SettingsError(
+            f"--embeddings names the HEAR module(s) {clash} twice or as a built-in embedding; "
+            "each module is one embedding of a run: give it once (another weights file: another run)"
+        )

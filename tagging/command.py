@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from features.audio import ClipError
+from features.hear.loading import HearError
 from tagging.inputs import MIN_SECONDS, WINDOW_S, RunFolderError, check_available
 from tagging.models import load_run_models, read_run
 from tagging.outputs import COLUMNS, CSV_NAME, JSON_NAME, PAGE_NAME, TagWriter
@@ -100,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
         writer.discard()
         print("\nInterrupted: the files finished so far are in the outputs.", file=sys.stderr)
         return 130
+    except HearError as err:  # a HEAR module misbehaved on a window (wrong shape, NaN)
+        writer.discard()
+        return _fail(f"{err}. The files finished so far are in the outputs.")
     finally:
         writer.close()
         page = write_page(out_dir, PAGE_NAME, run_dir=run_dir, models=models,

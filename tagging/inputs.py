@@ -10,7 +10,8 @@ features, value for value.
 
 Each input slides over a file with its own hop (`HOPS_S`): one VGGish example (0.96 s) for the
 release embedding, one musicnn patch (2.992 s) for musicnn and the fine-tuned musicnn, 1 s for the
-CNN's log-mel.
+CNN's log-mel, and for a HEAR module (``hear:MODULE``) the share of the window one of its stored
+frames covers (10 s / frames per clip: 1 s for 10 frames, 10 s for a scene embedding).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ HOPS_S = {
     "musicnn": musicnn_params.PATCH_SECONDS,
     "musicnn_patches": musicnn_params.PATCH_SECONDS,
     "logmel": 1.0,
+    "hear": None,  # a HEAR module's: one stored frame, `hear_hop_s`
 }
 # The shortest file scored: one VGGish example. The other front ends pad a short window the way
 # they pad a short training clip, but the release embedding needs one whole example.
@@ -126,8 +128,14 @@ def window_input(record: dict | None, model_id: str, run_json: str, *, hop_s: fl
             "run, or rerun compare.py with this one"
         )
     params = dict(record.get("params") or {})
+    default = hear_hop_s(params) if extractor == "hear" else HOPS_S[extractor]
     return WindowInput(extractor, json.dumps(params, sort_keys=True),
-                       HOPS_S[extractor] if hop_s is None else float(hop_s))
+                       default if hop_s is None else float(hop_s))
+
+
+def hear_hop_s(params: dict) -> float:
+    """A HEAR module's hop: the seconds of a 10 s window that one of its stored frames covers."""
+    return WINDOW_S / max(int(params.get("n_frames") or 1), 1)
 
 
 def compute_inputs(specs: list[WindowInput], y: np.ndarray, sr: int) -> dict[WindowInput, np.ndarray]:
@@ -181,14 +189,16 @@ def vggish():
 
 
 def check_available(inputs: dict[str, WindowInput]) -> None:
-    """Fetch or load what the inputs need before any file is read (VGGish weights).
+    """Fetch or load what the inputs need before any file is read (VGGish weights, HEAR modules).
 
     Raises
     ------
     RunFolderError
         The VGGish weights are neither in the cache nor downloadable; names the models, where to
-        put the files and how to leave those models out.
+        put the files and how to leave those models out. Or a HEAR module is missing, cannot
+        load, or is not the version, source or weights the run recorded.
     """
+    _check_hear(inputs)
     needing = sorted(m for m, i in inputs.items() if i.extractor == "vggish")
     if not needing:
         return
@@ -199,3 +209,19 @@ def check_available(inputs: dict[str, WindowInput]) -> None:
             f"{', '.join(needing)} read VGGish embeddings, and the VGGish weights are not "
             f"available: {err}. Or leave these models out with --models."
         ) from err
+
+
+def _check_hear(inputs: dict[str, WindowInput]) -> None:
+    """Each HEAR module the run recorded: importable, loadable, the same version and weights."""
+    from features.hear import HearError, check_identity, load
+
+    for model_id, spec in sorted(inputs.items()):
+        if spec.extractor != "hear":
+            continue
+        params = spec.params
+        try:
+            check_identity(params)
+            load(params["module"], params["weights"])
+        except HearError as err:
+            raise RunFolderError(f"{model_id} reads the HEAR embedding {params['module']}: {err}. "
+                                 "Or leave it out with --models.") from err
