@@ -248,6 +248,13 @@ def _run(s: Settings) -> int:
             models[mid] = model_info(name, model, seconds, infer, reused, path, embedding=emb_name,
                                      selection=cv_selection(model, s.cv_folds), model_input=emb.input)
 
+    if classical:  # the diagnosis' learning curve: the best classical model on fewer training artists
+        from pipeline.learning_curve import write_run_learning_curve
+
+        t = time.perf_counter()
+        write_run_learning_curve(models, probas, data, s, cache, run_dir)
+        timings["learning_curve_s"] = time.perf_counter() - t
+
     if "cnn" in s.models:
         t = time.perf_counter()
         feats = logmel_cache(data, s, run_dir)

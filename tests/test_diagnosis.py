@@ -13,7 +13,7 @@ import pytest
 
 from core.thresholds import best_f1_threshold
 from reports import diagnosis_rules as rules
-from reports.diagnosis import NAMED, NO_EVIDENCE, NOT_NAMED, diagnose
+from reports.diagnosis import NAMED, NOT_NAMED, diagnose
 from reports.learning_curve_file import LearningCurve
 from reports.run_models import model_infos
 
