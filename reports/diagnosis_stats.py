@@ -69,6 +69,8 @@ def best_f1(y: np.ndarray, score: np.ndarray, W: np.ndarray) -> np.ndarray:
     -------
     np.ndarray [shape=(B,)]
     """
+    if y.size == 0:
+        return np.full(W.shape[0], np.nan)
     order = np.argsort(-score, kind="mergesort")
     s = score[order]
     starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])

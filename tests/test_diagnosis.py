@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.metrics import f1_score
 
 from core.thresholds import best_f1_threshold
 from reports import diagnosis_rules as rules
-from reports.diagnosis import NAMED, NOT_NAMED, diagnose
+from reports.diagnosis import NAMED, NO_EVIDENCE, NOT_NAMED, diagnose
 from reports.learning_curve_file import LearningCurve
 from reports.run_models import model_infos
 
@@ -104,3 +105,32 @@ def test_nothing_planted_names_nothing():
     diag = _run(*_case("none"))
     for name in CLASSES:
         assert set(_status(diag, name)[0].values()) == {NOT_NAMED}, name
+
+
+def test_below_minimum_support_says_not_enough_evidence():
+    Y_true, proba, thresholds, keys, curve = _case("threshold")
+    mask = np.ones(Y_true.shape, dtype=bool)
+    positives = np.flatnonzero(Y_true[:, TARGET] >= 0.5)
+    mask[positives[rules.MIN_POSITIVES - 1:], TARGET] = False  # one positive short of the minimum
+    mask[:, 1] = False  # flute: no observed pair at all
+    run_models = {MODEL: {"classifier": "lr", "embedding": "release"}}
+    diag = diagnose(Y_true, mask, {MODEL: proba}, pairs=mask, classes=CLASSES, sample_key=keys,
+                    thresholds={MODEL: thresholds}, infos=model_infos(run_models, [MODEL]), curve=curve,
+                    n_boot=50, seed=0)
+    status, found = _status(diag)
+    assert found.n_positive == rules.MIN_POSITIVES - 1
+    assert set(status.values()) == {NO_EVIDENCE} and found.named == []
+    flute = _status(diag, "flute")[1]
+    assert flute.n_observed == 0 and np.isnan(flute.f1) and set(_status(diag, "flute")[0].values()) == {NO_EVIDENCE}
+    assert diag.instruments[-1].instrument == "flute"  # no score: listed last
+    named = diag.table.query("instrument == 'clarinet' and statistic == 'named'")
+    assert len(named) == 4 and named.value.isna().all()  # empty in diagnosis.csv, never 0
+
+
+def test_instruments_are_listed_hardest_first_by_f1_at_the_chosen_threshold():
+    Y_true, proba, thresholds, keys, curve = _case("confusion")
+    diag = _run(Y_true, proba, thresholds, keys, curve)
+    y = Y_true >= 0.5
+    f1 = [f1_score(y[:, k], proba[:, k] >= thresholds[k]) for k in range(len(CLASSES))]
+    assert [d.instrument for d in diag.instruments] == [CLASSES[k] for k in np.argsort(f1)]
+    assert [d.f1 for d in diag.instruments] == pytest.approx(sorted(f1))
