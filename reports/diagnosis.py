@@ -184,8 +184,8 @@ def _confusion(rows: _Rows, inst, model, k, classes, y, s, W, thr, Y_true_rows, 
     named = [d for d in lifts if d["named"]][: rules.CONFUSION_MAX_NAMED]
     top = named[0] if named else lifts[0]
     words = "; ".join(
-        f"{d['instrument']} plays in {d['fp_pos']} of {d['fp_obs']} false positives vs {d['neg_pos']} of "
-        f"{d['neg_obs']} negatives (lift {_fmt(d['lift'], 1)}{_ci(d['ci_low'], d['ci_high'])}, Holm p "
+        f"{d['instrument']} present in {d['fp_pos']} of the {d['fp_obs']} false positives and {d['neg_pos']} "
+        f"of the {d['neg_obs']} negatives where its label is observed (lift {_fmt(d['lift'], 1)}{_ci(d['ci_low'], d['ci_high'])}, Holm p "
         f"{_fmt(d['p_holm'], 3)})" for d in (named or [top]))
     value = max(d["lift"] for d in named) if named else top["lift"]
     finding = Finding("confusion", NAMED if named else NOT_NAMED, value, top["ci_low"], top["ci_high"],
