@@ -70,7 +70,7 @@ def artist_subsets(groups: np.ndarray, fractions, *, seed: int) -> list[np.ndarr
 
 
 def _refit_proba(name, emb, data: Data, rows, s: Settings, cache: StageCache, run_dir: Path, share: float):
-    """Test probabilities of `name` selected and fitted on training rows `rows` (cached)."""
+    """(test probabilities, seconds of training, reused) of `name` selected and fitted on `rows` (cached)."""
     from baselines import DegenerateClassWarning, PerInstrumentModel
 
     ds = data.ds
@@ -79,7 +79,7 @@ def _refit_proba(name, emb, data: Data, rows, s: Settings, cache: StageCache, ru
     stage = f"{name}-{emb.name}-lc{round(100 * share)}-{key}"
     done = cache.finished("models", stage)
     if done is not None:
-        return np.load(done / "proba.npy"), json.loads((done / DONE).read_text())["train_time_s"]
+        return np.load(done / "proba.npy"), json.loads((done / DONE).read_text())["train_time_s"], True
     y_true, y_mask = data.labels(rows)
     start = time.perf_counter()
     with warnings.catch_warnings():  # few artists: folds without positives are expected, and noted
@@ -93,7 +93,7 @@ def _refit_proba(name, emb, data: Data, rows, s: Settings, cache: StageCache, ru
     tmp = cache.scratch("models", run_dir)
     np.save(tmp / "proba.npy", proba)
     cache.publish("models", stage, tmp, {"train_time_s": seconds})
-    return proba, seconds
+    return proba, seconds, False
 
 
 def write_run_learning_curve(
@@ -128,9 +128,10 @@ def write_run_learning_curve(
         if len(subset) == len(rows):  # all the artists: the run's model itself
             proba[f] = probas[mid]
             continue
-        proba[f], seconds = _refit_proba(name, emb, data, rows[subset], s, cache, run_dir, share)
-        log.info("  learning curve: %s on %.0f %% of the training artists (%d, %d clips), %.1f s",
-                 mid, 100 * share, n_artists[-1], len(subset), seconds)
+        proba[f], seconds, reused = _refit_proba(name, emb, data, rows[subset], s, cache, run_dir, share)
+        log.info("  learning curve: %s on %.0f %% of the training artists (%d, %d clips) %s (%.1f s of training)",
+                 mid, 100 * share, n_artists[-1], len(subset), "reused from cache" if reused else "refitted",
+                 seconds)
     curve = LearningCurve(
         model=mid, fractions=fractions, n_artists=np.asarray(n_artists), n_clips=np.array([len(x) for x in subsets]),
         sample_key=data.ds.sample_key[data.test_idx], classes=tuple(data.classes), proba=proba,
