@@ -22,6 +22,7 @@ from pipeline.data import check_data, check_data_folder, found_dataset, load_dat
 from pipeline.embeddings import RELEASE, load_embedding
 from pipeline.facts import MODEL_DESCRIPTIONS, model_id, run_record, write_label_stats
 from pipeline.hear import check_modules as check_hear_modules
+from pipeline.learning_curve import write_run_learning_curve
 from pipeline.run_setup import check_writable_cache, prepare_run_dir, setup_logging
 from pipeline.settings import CLASSICAL_MODELS, NETWORK_MODELS, Settings, SettingsError
 from pipeline.stages import StageResult, classical_results
@@ -85,6 +86,11 @@ def _run(s: Settings) -> int:
             log.info("Training %s: %s, on %s", mid, MODEL_DESCRIPTIONS[name], emb.info["description"])
             results[mid] = classical_results(name, emb, data, s, cache, run_dir)
             _log_trained(mid, results[mid])
+    if classical:  # the diagnosis' learning curve: the best classical model on fewer training artists
+        t = time.perf_counter()
+        write_run_learning_curve({m: r.info for m, r in results.items()},
+                                 {m: r.proba for m, r in results.items()}, data, s, cache, run_dir)
+        timings["learning_curve_s"] = time.perf_counter() - t
 
     for name in networks:
         mode = f" ({s.ft_mode} mode)" if name == "musicnn-ft" else ""

@@ -21,6 +21,7 @@ from reports import params, plots
 from reports.bootstrap import Evaluation, evaluate
 from reports.compare_models import compare_models
 from reports.context import report_context
+from reports.diagnosis_build import write_diagnosis
 from reports.html import png_data_uri, render_report
 from reports.metrics import instrument_curves
 from reports.run_folder import (
@@ -216,5 +217,6 @@ def build_report(
         overview_images=overview,
         instrument_images=per_instrument, sample_key=pred.sample_key, problems=problems,
     )
+    context["diagnosis"] = write_diagnosis(run_dir, pred, ev, infos, seed=seed)
     path = atomic_write_text(run_dir / params.REPORT_HTML, render_report(context))
     return BuiltReport(path=path, metrics=table, comparisons=comparisons, seed_spread=spread)

@@ -49,7 +49,7 @@ def test_report_is_self_contained(demo_run):
     html = (demo_run / "report.html").read_text()
     assert "http://" not in html and "https://" not in html and "//cdn" not in html
     srcs = re.findall(r'\ssrc="([^"]*)"', html)
-    assert len(srcs) == 27 and all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert len(srcs) == 47 and all(s.startswith("data:image/png;base64,") for s in srcs)  # 20 diagnosis figures
     assert "<link rel=\"stylesheet\"" not in html
     assert len(re.findall(r'<section class="instrument" id="inst-[a-z_]+">', html)) == 20
     assert 'id="inst-mallet_percussion"' in html

@@ -24,7 +24,7 @@ def test_demo_report_renders_cleanly(tmp_path):
     html = build_report(run, n_boot=100).path
     facts = check_report_in_browser(html, screenshot=ARTIFACTS / "report.png")
     assert facts["severe"] == [], facts["severe"]
-    assert facts["n_images"] == 27 and facts["broken_images"] == []
+    assert facts["n_images"] == 47 and facts["broken_images"] == []  # 27 + 20 diagnosis figures
     assert facts["n_instrument_sections"] == 20
     assert facts["n_sortable_tables"] >= 22
     assert not facts["pwned"]
