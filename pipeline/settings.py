@@ -17,9 +17,10 @@ from pipeline.embeddings import DEFAULT_EMBEDDINGS, EMBEDDING_NAMES
 
 MODEL_NAMES = ("lr", "xgb", "rf", "cnn", "musicnn-ft")
 # musicnn-ft is on request (--models lr,xgb,rf,cnn,musicnn-ft). Its head mode would fit the default
-# budget: on the 500-clip demo set its stage (a second musicnn extraction, of the max_pool layer,
-# about 0.27 CPU s per clip, and the head's training) took 94 s beside the 265 s of the rest of a
-# fresh default run. On OpenMIC-2018 that extraction is about 1.5 CPU hours.
+# budget: on the 500-clip demo set its stage (then a second musicnn extraction, of the max_pool
+# layer, about 0.27 CPU s per clip, and the head's training) took 94 s beside the 265 s of the rest
+# of a fresh default run. Its max_pool rows now come from the run's one musicnn pass per clip
+# (pipeline.embeddings.musicnn_cache), so what it adds is mostly the head's training.
 DEFAULT_MODELS = ("lr", "xgb", "rf", "cnn")
 FT_MODES = ("head", "full")
 CLASSICAL_MODELS = ("lr", "xgb", "rf")
