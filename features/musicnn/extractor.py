@@ -75,9 +75,9 @@ def clip_layers(y: np.ndarray, sr: int, params: dict) -> np.ndarray:
 def patch_layers(patches: np.ndarray, model: str, layers: Sequence[str]) -> dict[str, np.ndarray]:
     """The embeddings of log-mel patches at several layers of `model`, from one forward pass.
 
-    Patches go through the network in batches of ``params.PREDICT_BATCH_PATCHES``, as
-    `hear.MusicnnEmbedding.embed_patches` sends them, so each layer's values are those of a pass
-    for that layer alone (the same operations on the same batches).
+    Patches go through the network in batches of ``params.PREDICT_BATCH_PATCHES``
+    (`hear.layer_outputs`, as `hear.MusicnnEmbedding.embed_patches`), so each layer's values are
+    those of a pass for that layer alone (the same operations on the same batches).
 
     Parameters
     ----------
@@ -91,20 +91,10 @@ def patch_layers(patches: np.ndarray, model: str, layers: Sequence[str]) -> dict
     -------
     embeddings : dict of str to np.ndarray [shape=(n, size), dtype=float32]
     """
-    patches = np.asarray(patches, dtype=np.float32)
-    if patches.ndim != 3 or patches.shape[1:] != (p.PATCH_FRAMES, p.N_MELS):
-        raise ParameterError(
-            f"patches must be (n, {p.PATCH_FRAMES}, {p.N_MELS}), given patches.shape={patches.shape}"
-        )
+    from features.musicnn.hear import layer_outputs
+
     sizes = _layer_sizes(model, layers)
-    network = _layers_model(model, tuple(layers))
-    out = {layer: np.zeros((len(patches), size), dtype=np.float32) for layer, size in sizes.items()}
-    for start in range(0, len(patches), p.PREDICT_BATCH_PATCHES):
-        batch = patches[start : start + p.PREDICT_BATCH_PATCHES]
-        outputs = network.predict_on_batch(batch)
-        for layer, size in sizes.items():
-            out[layer][start : start + len(batch)] = np.asarray(outputs[layer]).reshape(len(batch), size)
-    return out
+    return layer_outputs(_layers_model(model, tuple(layers)), patches, sizes)
 
 
 @cache
