@@ -37,7 +37,6 @@ import math
 from functools import cache, lru_cache
 from pathlib import Path
 
-import numba
 import numpy as np
 
 from core.errors import ParameterError
@@ -55,7 +54,8 @@ def resample(y: np.ndarray, orig_sr: int, target_sr: int, *, filter: str = "kais
     ----------
     y : np.ndarray [shape=(..., n_samples)]
         Real signal(s), time on the last axis (librosa layout); float32 stays float32, float64
-        stays float64, integers give float32 (as resampy).
+        stays float64, integers give float32 (as resampy). Other float types are computed in
+        float64 and rounded once (resampy rounds each partial sum to them).
     orig_sr, target_sr : int
         Sampling rates in Hz, positive integers.
     filter : {"kaiser_best", "kaiser_fast"}
@@ -117,7 +117,8 @@ def filter_table(filter: str) -> tuple[np.ndarray, int]:
     """resampy's precomputed half window and its entries per zero crossing.
 
     Read from resampy's package data (``resampy/data/<filter>.npz``, the file
-    ``resampy.filters.get_filter`` loads) without importing resampy, which would import numba.
+    ``resampy.filters.get_filter`` loads) directly: importing resampy would import numba, which
+    only float32 signals need here.
 
     Returns
     -------
@@ -273,8 +274,19 @@ class _Polyphase:
         out[t] = acc
 
 
-@numba.njit(nogil=True, cache=True)
-def _accumulate_float32(columns, rows, shifts, taps, out):  # pragma: no cover (compiled)
+def _accumulate_float32(columns, rows, shifts, taps, out) -> None:
+    """`_accumulate_float32_py` compiled by numba on first use (importing numba takes time)."""
+    _float32_kernel()(columns, rows, shifts, taps, out)
+
+
+@cache
+def _float32_kernel():
+    import numba
+
+    return numba.njit(nogil=True, cache=True)(_accumulate_float32_py)
+
+
+def _accumulate_float32_py(columns, rows, shifts, taps, out):  # pragma: no cover (compiled)
     """``out[r, q] += taps[r, i] * x[q * K + pos]`` tap after tap, rounded to float32 each time.
 
     `columns` is the padded signal as ``(K, n)`` (``columns[j, m] = x[m * K + j]``); tap ``i`` of
