@@ -38,11 +38,11 @@ def clip() -> tuple[np.ndarray, int]:
     return load_audio(CLIP)  # float32 (2, 441000) at 44.1 kHz
 
 
-def _resampy_float32(x: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
+def _resampy_float32(x: np.ndarray, orig_sr: int, target_sr: int, filter: str = "kaiser_best") -> np.ndarray:
     """resampy.resample's set-up (resampy 0.4.3, core.py) and its compiled loop, float32 output."""
     ratio = float(target_sr) / orig_sr
     y = np.zeros(int(x.shape[-1] * float(target_sr) / float(orig_sr)), dtype=np.float32)
-    win, precision, _ = resampy.filters.get_filter("kaiser_best")
+    win, precision, _ = resampy.filters.get_filter(filter)
     if ratio < 1:
         win = ratio * win
     t_out = np.arange(len(y)) * (1.0 / ratio)
@@ -150,6 +150,17 @@ def test_float32_white_noise_is_rounded_as_resampy_rounds(orig_sr, target_sr):
     _float32_agrees(ours, theirs)
     # resampy's float32 roundings are what is reproduced: far more than one final rounding.
     assert np.abs(ours - exact).max() > 4 * np.spacing(np.float32(1.0))
+
+
+@pytest.mark.parametrize("filter", ["kaiser_best", "kaiser_fast"])
+@pytest.mark.parametrize("n", [5, 37, 1000])
+def test_float32_short_inputs_and_both_filters(n, filter):
+    x = np.random.default_rng(n).uniform(-1, 1, n).astype(np.float32)
+    for orig_sr in (44100, 8000):
+        got = resample(x, orig_sr, 16000, filter=filter)
+        want = _resampy_float32(x, orig_sr, 16000, filter)
+        assert got.shape == want.shape
+        assert np.abs(got - want).max() <= np.spacing(np.float32(1.0))
 
 
 def test_resampy_in_a_fresh_process(tmp_path):
