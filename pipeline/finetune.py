@@ -4,8 +4,9 @@ Mirrors the CNN's stage (`pipeline.stages.train_cnn_model`): the model is keyed 
 depends on, trained in a stable work folder where it checkpoints every epoch (an interrupted run
 resumes there), then published to the cache. Two modes (`cnn.finetune`):
 
-* ``head``: the backbone is frozen; its per-patch embeddings come from the feature cache
-  (extractor "musicnn" at the config's layer), computed once per clip; only the head trains.
+* ``head``: the backbone is frozen; its per-patch embeddings come from the feature cache, from
+  the run's one musicnn pass per clip that also gives the classical models' layer
+  (`pipeline.embeddings.musicnn_cache`); only the head trains.
 * ``full``: the whole backbone trains too, from the log-mel patches (extractor
   "musicnn_patches"), starting from the head-mode model of the same run (trained first, or
   reused from the cache): linear probing, then fine-tuning.
@@ -13,7 +14,6 @@ resumes there), then published to the cache. Two modes (`cnn.finetune`):
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 import time
@@ -22,49 +22,34 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from core import registry
 from pipeline.cache import DONE, NETWORK_CODE, StageCache, code_fingerprint, fingerprint
-from pipeline.embeddings import feature_dir
+from pipeline.embeddings import feature_dir, musicnn_cache
 from pipeline.facts import holdout_selection, model_info
+from pipeline.settings import FT_MODEL, finetune_config
 from pipeline.stages import StageResult, over_seeds
 
 if TYPE_CHECKING:
     from pipeline.data import Data
     from pipeline.settings import Settings
 
-FT_MODEL = registry.BY_ID["musicnn-ft"].id
 # Rows each mode reads: the feature-cache extractor.
 EXTRACTORS = {"head": "musicnn", "full": "musicnn_patches"}
-
-
-def finetune_config(s: Settings, mode: str, *, seed: int | None = None):
-    """The `cnn.FinetuneConfig` of a run: the mode's defaults, `seed` (default the run's); --quick
-    trains 3 epochs; --ft-epochs sets the epochs of the run's own mode (not those of the head a
-    full-mode run starts from)."""
-    from cnn import FinetuneConfig
-
-    seed = s.seed if seed is None else seed
-    config = FinetuneConfig(seed=seed) if mode == "head" else FinetuneConfig.full(seed=seed)
-    if s.quick:
-        config = dataclasses.replace(config, epochs=3, patience=0)
-    if s.ft_epochs is not None and mode == s.ft_mode:
-        config = dataclasses.replace(config, epochs=s.ft_epochs)
-    return config
 
 
 def finetune_features(data: Data, s: Settings, run_dir: Path, *, mode: str):
     """The rows `mode` reads for every clip (`features.extract.FeatureCache`), cached.
 
-    Head mode: the backbone's embeddings at the config's layer, shape ``(n, 3, size)``; full
-    mode: the log-mel patches, ``(n, 3, 187, 96)`` float16.
+    Head mode: the backbone's embeddings at the config's layer, shape ``(n, 3, size)``, a view
+    of the run's musicnn cache (`pipeline.embeddings.musicnn_cache`); full mode: the log-mel
+    patches, ``(n, 3, 187, 96)`` float16.
     """
     from features.extract import extract_dataset
 
     config = finetune_config(s, mode)
-    params = {"model": config.backbone, "layer": config.layer} if mode == "head" else None
+    if mode == "head":
+        return musicnn_cache(data, s, run_dir, model=config.backbone, layer=config.layer)
     return extract_dataset(data.ds.audio_path, data.ds.sample_key, EXTRACTORS[mode],
-                           feature_dir(s, run_dir), params=params, root=data.ds.root,
-                           n_jobs=s.jobs)
+                           feature_dir(s, run_dir), root=data.ds.root, n_jobs=s.jobs)
 
 
 def train_finetune_model(data: Data, s: Settings, cache: StageCache, run_dir: Path, *, mode: str,

@@ -23,6 +23,7 @@ DEFAULT_EMBEDDINGS = registry.embedding_names(default=True)
 MODEL_NAMES = registry.model_ids()
 DEFAULT_MODELS = registry.model_ids(default=True)
 FT_MODES = ("head", "full")
+FT_MODEL = registry.BY_ID["musicnn-ft"].id
 CLASSICAL_MODELS = registry.model_ids("classical")
 NETWORK_MODELS = registry.model_ids("network")  # trained on the fit part, early-stopped on the hold-out
 DEFAULT_CACHE = Path(os.environ.get("OPENMIC_COMPARE_CACHE", "~/.cache/openmic-compare")).expanduser()
@@ -230,3 +231,18 @@ def _check_hear_specs(specs: tuple[str, ...], builtin: tuple[str, ...]) -> None:
             f"--embeddings names the HEAR module(s) {clash} twice or as a built-in embedding; "
             "each module is one embedding of a run: give it once (another weights file: another run)"
         )
+
+
+def finetune_config(s: Settings, mode: str, *, seed: int | None = None):
+    """The `cnn.FinetuneConfig` of a run: the mode's defaults, `seed` (default the run's); --quick
+    trains 3 epochs; --ft-epochs sets the epochs of the run's own mode (not those of the head a
+    full-mode run starts from)."""
+    from cnn import FinetuneConfig
+
+    seed = s.seed if seed is None else seed
+    config = FinetuneConfig(seed=seed) if mode == "head" else FinetuneConfig.full(seed=seed)
+    if s.quick:
+        config = dataclasses.replace(config, epochs=3, patience=0)
+    if s.ft_epochs is not None and mode == s.ft_mode:
+        config = dataclasses.replace(config, epochs=s.ft_epochs)
+    return config

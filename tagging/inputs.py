@@ -142,9 +142,10 @@ def compute_inputs(specs: list[WindowInput], y: np.ndarray, sr: int) -> dict[Win
     """`WindowInput.compute` of several inputs on one window, sharing what they have in common.
 
     The musicnn inputs of one network (the musicnn embedding's layer, musicnn-ft's layer and
-    patches) share the window's log-mel patches and one forward pass for all their layers,
-    which gives each layer's values as its own pass would (the same operations on the same
-    batch): the front end and the network cost once per window instead of once per input.
+    patches) share the window's log-mel patches and one forward pass for all their layers
+    (`features.musicnn.extractor.patch_layers`, the feature cache's own code), which gives each
+    layer's values as its own pass would (the same operations on the same batch): the front end
+    and the network cost once per window instead of once per input.
     """
     out: dict[WindowInput, np.ndarray] = {}
     patches: dict[int, np.ndarray] = {}
@@ -163,21 +164,13 @@ def compute_inputs(specs: list[WindowInput], y: np.ndarray, sr: int) -> dict[Win
         else:
             out[spec] = spec.compute(y, sr)
     for (model, n_patches), group in by_network.items():
-        layers = tuple(sorted({spec.params["layer"] for spec in group}))
-        outputs = _musicnn_layers(model, layers).predict_on_batch(patches[n_patches])
+        from features.musicnn.extractor import patch_layers
+
+        layers = sorted({spec.params["layer"] for spec in group})
+        outputs = patch_layers(patches[n_patches], model, layers)
         for spec in group:
-            layer = np.asarray(outputs[spec.params["layer"]])
-            out[spec] = layer.reshape(len(layer), -1).astype(np.float32, copy=False)
+            out[spec] = outputs[spec.params["layer"]]
     return out
-
-
-@cache
-def _musicnn_layers(model: str, layers: tuple[str, ...]):
-    """The pretrained musicnn `model` with `layers` as outputs, built once per process."""
-    from features.musicnn.hear import pretrained
-    from features.musicnn.networks import feature_model
-
-    return feature_model(pretrained(model, layers[0]).net, list(layers))
 
 
 @cache

@@ -1,7 +1,8 @@
 """The musicnn front end: audio -> log-compressed mel spectrogram -> patches of 187 frames.
 
-It reproduces the input the networks were trained on: mono audio resampled to 16 kHz with resampy
-``kaiser_best`` (what ``librosa.load(path, sr=16000)`` did in librosa 0.7), librosa's mel power
+It reproduces the input the networks were trained on: mono audio resampled to 16 kHz with resampy's
+``kaiser_best`` filter (what ``librosa.load(path, sr=16000)`` did in librosa 0.7; computed here by
+the polyphase form of `features.resample`), librosa's mel power
 spectrogram (512-sample Hann frames every 256 samples, 96 Slaney bands), rounded to float16 as the
 training features were stored, then ``log10(10000 x + 1)``.
 
@@ -21,6 +22,7 @@ import numpy as np
 from core.errors import ParameterError
 from features.audio import frame, load_audio, to_mono
 from features.musicnn import params as p
+from features.resample import resample
 
 
 def log_mel(y: np.ndarray, sr: int) -> np.ndarray:
@@ -31,7 +33,8 @@ def log_mel(y: np.ndarray, sr: int) -> np.ndarray:
     y : np.ndarray [shape=(n_samples,) or (n_channels, n_samples)]
         Audio in librosa layout (channels first); channels are averaged.
     sr : int
-        Sampling rate of `y` in Hz; resampled to 16 kHz with resampy ``kaiser_best`` otherwise.
+        Sampling rate of `y` in Hz; resampled to 16 kHz with resampy's ``kaiser_best`` filter
+        otherwise (`resample_like_librosa`).
 
     Returns
     -------
@@ -41,7 +44,7 @@ def log_mel(y: np.ndarray, sr: int) -> np.ndarray:
     Raises
     ------
     ParameterError
-        Empty, NaN/inf or badly shaped `y`, or `sr` not positive.
+        Empty, NaN/inf or badly shaped `y`, or `sr` not a positive whole number.
 
     Examples
     --------
@@ -50,10 +53,10 @@ def log_mel(y: np.ndarray, sr: int) -> np.ndarray:
     (626, 96)
     """
     mono = to_mono(y, dtype=np.float32)
-    if sr <= 0:
-        raise ParameterError(f"sr must be positive, given sr={sr}")
+    if sr <= 0 or int(sr) != sr:
+        raise ParameterError(f"sr must be positive, a whole number of Hz, given sr={sr}")
     if sr != p.SAMPLE_RATE_HZ:
-        mono = librosa.resample(mono, orig_sr=sr, target_sr=p.SAMPLE_RATE_HZ, res_type=p.RESAMPLER)
+        mono = resample_like_librosa(mono, sr)
     power = librosa.feature.melspectrogram(
         y=mono,
         sr=p.SAMPLE_RATE_HZ,
@@ -63,6 +66,29 @@ def log_mel(y: np.ndarray, sr: int) -> np.ndarray:
     ).T
     stored = power.astype(np.float16).astype(np.float32)  # the precision of the training features
     return np.log10(np.float32(p.LOG_GAIN) * stored + np.float32(1.0))
+
+
+def resample_like_librosa(mono: np.ndarray, sr: int) -> np.ndarray:
+    """``librosa.resample(mono, orig_sr=sr, target_sr=16000, res_type="kaiser_best")``, faster.
+
+    resampy's filter through `features.resample` (equal to resampy within 1e-9 in float64;
+    within resampy's own float32 rounding, < 1e-6 on real clips, in float32), then librosa's
+    length rule: ``ceil(n * 16000 / sr)`` samples, where resampy gives the floor, so one zero
+    may be appended.
+
+    Parameters
+    ----------
+    mono : np.ndarray [shape=(n_samples,)]
+    sr : int
+        Its rate in Hz, a positive integer.
+
+    Returns
+    -------
+    mono_16k : np.ndarray [shape=(ceil(n_samples * 16000 / sr),)], the dtype of `mono`
+    """
+    n_samples = int(np.ceil(mono.shape[-1] * (float(p.SAMPLE_RATE_HZ) / sr)))
+    resampled = resample(mono, int(sr), p.SAMPLE_RATE_HZ, filter=p.RESAMPLER)
+    return librosa.util.fix_length(resampled, size=n_samples)
 
 
 def to_patches(S: np.ndarray, *, hop_frames: int = p.PATCH_FRAMES) -> np.ndarray:
@@ -110,8 +136,8 @@ def waveform_to_patches(y: np.ndarray, sr: int, *, hop_frames: int = p.PATCH_FRA
 def file_to_patches(path: str | Path, *, hop_frames: int = p.PATCH_FRAMES) -> np.ndarray:
     """Audio file -> network input patches (decoded by `features.audio.load_audio`).
 
-    Identical to the original's ``librosa.load(path, sr=16000, res_type="kaiser_best")``
-    followed by the same spectrogram: soundfile decoding, channel mean, resampy.
+    The original's ``librosa.load(path, sr=16000, res_type="kaiser_best")`` followed by the same
+    spectrogram: soundfile decoding, channel mean, resampy's filter (`resample_like_librosa`).
 
     Returns
     -------

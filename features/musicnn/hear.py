@@ -80,18 +80,8 @@ class MusicnnEmbedding:
         embeddings : np.ndarray [shape=(n, size), dtype=float32]
             ``pool5`` is flattened in (time, band, channel) order.
         """
-        patches = np.asarray(patches, dtype=np.float32)
-        if patches.ndim != 3 or patches.shape[1:] != (p.PATCH_FRAMES, p.N_MELS):
-            raise ParameterError(
-                f"patches must be (n, {p.PATCH_FRAMES}, {p.N_MELS}), given patches.shape={patches.shape}"
-            )
-        size = self.timestamp_embedding_size
-        out = np.zeros((len(patches), size), dtype=np.float32)
-        for start in range(0, len(patches), p.PREDICT_BATCH_PATCHES):
-            batch = patches[start : start + p.PREDICT_BATCH_PATCHES]
-            outputs = self._features.predict_on_batch(batch)[self.layer]
-            out[start : start + len(batch)] = outputs.reshape(len(batch), size)
-        return out
+        sizes = {self.layer: self.timestamp_embedding_size}
+        return layer_outputs(self._features, patches, sizes)[self.layer]
 
     def embed_waveform(self, y: np.ndarray, sr: int) -> np.ndarray:
         """Embeddings (n_patches, size) of audio in librosa layout at any rate."""
@@ -100,6 +90,36 @@ class MusicnnEmbedding:
     def embed_file(self, path: str | Path) -> np.ndarray:
         """Embeddings (n_patches, size) of an audio file; a 10 s clip gives 3 patches."""
         return self.embed_patches(file_to_patches(path, hop_frames=self.hop_frames))
+
+
+def layer_outputs(features, patches: np.ndarray, sizes: dict[str, int]) -> dict[str, np.ndarray]:
+    """A `feature_model` over log-mel patches, in batches of ``params.PREDICT_BATCH_PATCHES``.
+
+    Parameters
+    ----------
+    features : keras.Model
+        From `features.musicnn.networks.feature_model`, with (at least) the layers of `sizes`.
+    patches : np.ndarray [shape=(n, 187, 96)]
+    sizes : dict of str to int
+        Layer -> its per-patch size (``params.PATCH_EMBEDDING_SIZES``).
+
+    Returns
+    -------
+    embeddings : dict of str to np.ndarray [shape=(n, size), dtype=float32]
+        ``pool5`` is flattened in (time, band, channel) order.
+    """
+    patches = np.asarray(patches, dtype=np.float32)
+    if patches.ndim != 3 or patches.shape[1:] != (p.PATCH_FRAMES, p.N_MELS):
+        raise ParameterError(
+            f"patches must be (n, {p.PATCH_FRAMES}, {p.N_MELS}), given patches.shape={patches.shape}"
+        )
+    out = {layer: np.zeros((len(patches), size), dtype=np.float32) for layer, size in sizes.items()}
+    for start in range(0, len(patches), p.PREDICT_BATCH_PATCHES):
+        batch = patches[start : start + p.PREDICT_BATCH_PATCHES]
+        outputs = features.predict_on_batch(batch)
+        for layer, size in sizes.items():
+            out[layer][start : start + len(batch)] = np.asarray(outputs[layer]).reshape(len(batch), size)
+    return out
 
 
 def load_model(
