@@ -201,7 +201,7 @@ def _curve(rows: _Rows, inst, model, y, k, rows_idx, W, curve: LearningCurve | N
     yk, Wk = y[ok], W[:, ok]
     aucs = []
     for f, frac in enumerate(curve.fractions):
-        values = metrics.weighted_roc_auc(yk, P[f, ok], Wk)
+        values = metrics.ranking_metrics(yk, P[f, ok], Wk)["roc_auc"]
         pct = round(100 * frac)
         rows.add(inst, model, "too_little_data", f"train_clips:{pct}%", [curve.n_clips[f]], int(curve.n_artists[f]))
         rows.add(inst, model, "too_little_data", f"roc_auc:{pct}%", values, int(ok.sum()))

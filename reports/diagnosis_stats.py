@@ -94,7 +94,7 @@ def threshold_stats(y: np.ndarray, score: np.ndarray, W: np.ndarray, threshold: 
     f1 = metrics.scores_from_counts(metrics.confusion_counts(y, score, W, threshold))["f1_pos"]
     f1 = np.where(positives > 0, f1, np.nan)
     best = best_f1(y, score, W)
-    return {"roc_auc": metrics.weighted_roc_auc(y, score, W), "f1_at_threshold": f1,
+    return {"roc_auc": metrics.ranking_metrics(y, score, W)["roc_auc"], "f1_at_threshold": f1,
             "f1_best": best, "f1_gap": best - f1}
 
 
