@@ -96,7 +96,7 @@ def test_artists_are_resampled_when_predictions_name_them(tmp_path):
     path = run / "predictions.npz"
     with np.load(path) as z:
         arrays = dict(z)
-    np.savez(path, **arrays, artist_id=np.arange(150) // 5)
+    np.savez(path, **{**arrays, "artist_id": np.arange(150) // 5})  # 30 artists of 5 clips
     html = build_report(run, n_boot=30).path.read_text()
     assert "resamples of the test artists" in html
 

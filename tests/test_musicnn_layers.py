@@ -96,7 +96,7 @@ def test_the_layers_a_run_reads():
 
 def test_a_run_extracts_musicnn_once_for_the_embedding_and_musicnn_ft(tmp_path, weights):
     ds = SimpleNamespace(audio_path=np.array([CLIP, CLIP.with_name("gone.ogg")], dtype=object),
-                         sample_key=np.array(["a", "b"]))
+                         sample_key=np.array(["a", "b"]), root=CLIP.parent)
     data = SimpleNamespace(ds=ds)
     s = Settings(models=("lr", "musicnn-ft"), cache_dir=str(tmp_path), jobs=1)
     embedding = load_embedding("musicnn", data, s, tmp_path / "run")
