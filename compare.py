@@ -37,7 +37,12 @@ from pipeline.facts import (
     write_label_stats,
 )
 from pipeline.finetune import FT_MODEL, finetune_results
-from pipeline.run_setup import check_writable_cache, prepare_run_dir, setup_logging
+from pipeline.run_setup import (
+    check_writable_cache,
+    prepare_run_dir,
+    setup_logging,
+    weights_in_cache_dir,
+)
 from pipeline.settings import (
     CLASSICAL_MODELS,
     FT_MODES,
@@ -180,9 +185,10 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
 def run(s: Settings) -> int:
     """The whole comparison; returns the process exit code.
 
-    With ``s.dask``, its parallel stages run on a Dask cluster (`pipeline.cluster`).
+    With ``s.dask``, its parallel stages run on a Dask cluster (`pipeline.cluster`). Pretrained
+    weights are read (and fetched) under ``s.cache_dir`` like every other cache of the run.
     """
-    with dask_cluster(s.dask, cache_dir=None if s.no_cache else s.cache_dir):
+    with weights_in_cache_dir(s), dask_cluster(s.dask, cache_dir=None if s.no_cache else s.cache_dir):
         return _run(s)
 
 
