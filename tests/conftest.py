@@ -231,7 +231,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 # The first test that uses `pipeline_run` renders the set and runs the pipeline in its setup:
-# about 4 minutes on 2 quiet cores, 15 on 2 cores shared with other work (load average 18).
+# about 4 minutes on 2 quiet cores, 16 on 2 cores shared with other work (load average 18).
 PIPELINE_RUN_TIMEOUT_S = 2400
 
 
@@ -248,6 +248,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.timeout(PIPELINE_RUN_TIMEOUT_S))
 
 
+# Makes the demo set as compare.py does, in a process of its own: the environment it needs
+# ($OPENMIC_COMPARE_CACHE, which decides the embedding) stays out of this one and of its workers.
+MAKE_DEMO_SET = (
+    "import sys\n"
+    "from pipeline.settings import Settings\n"
+    "from pipeline.stages import make_demo_set\n"
+    "n, seed, cache = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]\n"
+    "root, description = make_demo_set(Settings(demo=True, demo_size=n, seed=seed, jobs=2,\n"
+    "                                           cache_dir=cache))\n"
+    "print(root)\n"
+    "print(description)\n"
+)
+
+
 @pytest.fixture(scope="session")
 def demo_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo set, rendered once per session: 64 clips, seed 0, the default 10 labels per clip.
@@ -259,20 +273,21 @@ def demo_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
     checks that it did).
     """
     from features.demo import PARTIAL_SUFFIX
-    from pipeline.settings import Settings
-    from pipeline.stages import make_demo_set
 
     cache = tmp_path_factory.mktemp("demo-cache")
-    s = Settings(demo=True, demo_size=DEMO_CLIPS, seed=DEMO_SEED, jobs=2, cache_dir=str(cache))
-    stale = cache / "demo" / f"openmic-demo-{DEMO_CLIPS}-seed{DEMO_SEED}{PARTIAL_SUFFIX}"
+    root = cache / "demo" / f"openmic-demo-{DEMO_CLIPS}-seed{DEMO_SEED}"
+    stale = root.with_name(root.name + PARTIAL_SUFFIX)
     stale.mkdir(parents=True)
     (stale / "params.json").write_text('{"n_clips": 1}')
     (stale / "junk.txt").write_text("x")
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("OPENMIC_COMPARE_CACHE", str(cache))  # as during a run (--cache-dir)
-        root, description = make_demo_set(s)
+    made = subprocess.run(
+        [sys.executable, "-c", MAKE_DEMO_SET, str(DEMO_CLIPS), str(DEMO_SEED), str(cache)],
+        cwd=ROOT, env=compare_env(cache), capture_output=True, text=True, timeout=1800,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr[-3000:]
+    printed_root, description = made.stdout.splitlines()[-2:]
+    assert Path(printed_root) == root
     assert f"({DEMO_CLIPS} clips, generated) at {root}" in description
-    assert root == cache / "demo" / f"openmic-demo-{DEMO_CLIPS}-seed{DEMO_SEED}"
     return root
 
 
@@ -291,21 +306,18 @@ def with_musicnn_weights(cache: Path) -> Path:
     return cache
 
 
-def cache_with_demo(cache: Path, demo_set: Path, *, weights: bool = True) -> Path:
-    """A compare.py cache folder holding a copy of `demo_set` (and the musicnn weights).
+def cache_with_demo(cache: Path, demo_set: Path) -> Path:
+    """A compare.py cache folder holding a copy of `demo_set` and the musicnn weights.
 
     ``compare.py --demo --demo-size 64`` then reuses the set instead of rendering it.
     """
     shutil.copytree(demo_set, cache / "demo" / demo_set.name)
-    return with_musicnn_weights(cache) if weights else cache
+    return with_musicnn_weights(cache)
 
 
-def compare_env(cache: Path | None) -> dict[str, str]:
+def compare_env(cache: Path) -> dict[str, str]:
     """The environment of a compare.py subprocess: `cache` as $OPENMIC_COMPARE_CACHE, no dataset."""
-    env = {**os.environ, "OPENMIC_ROOT": ""}
-    if cache is not None:
-        env["OPENMIC_COMPARE_CACHE"] = str(cache)
-    return env
+    return {**os.environ, "OPENMIC_COMPARE_CACHE": str(cache), "OPENMIC_ROOT": ""}
 
 
 @pytest.fixture(scope="session")
