@@ -219,7 +219,7 @@ def openmic_root(openmic_factory: Callable[..., Path]) -> Path:
 # once (`pipeline_run`); every test that needs a rendered set or a finished run uses these and
 # derives its variant by copying files. Such tests are marked `slow` here, automatically, like
 # the tests that train networks (marked where they are written): `python -m pytest -m "not slow"`
-# is the fast tier, without FluidSynth, network training or pipeline runs.
+# is the fast tier, without a rendered demo set, network training or pipeline runs.
 
 DEMO_CLIPS = 64  # the largest set any test needs (the end-to-end and tagging runs)
 DEMO_SEED = 0
