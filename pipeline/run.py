@@ -23,7 +23,12 @@ from pipeline.embeddings import RELEASE, load_embedding
 from pipeline.facts import MODEL_DESCRIPTIONS, model_id, run_record, write_label_stats
 from pipeline.hear import check_modules as check_hear_modules
 from pipeline.learning_curve import write_run_learning_curve
-from pipeline.run_setup import check_writable_cache, prepare_run_dir, setup_logging
+from pipeline.run_setup import (
+    check_writable_cache,
+    prepare_run_dir,
+    setup_logging,
+    weights_in_cache_dir,
+)
 from pipeline.settings import CLASSICAL_MODELS, NETWORK_MODELS, Settings, SettingsError
 from pipeline.stages import StageResult, classical_results
 
@@ -36,9 +41,10 @@ log = logging.getLogger("compare")
 def run_comparison(s: Settings) -> int:
     """The whole comparison; returns the process exit code.
 
-    With ``s.dask``, its parallel stages run on a Dask cluster (`pipeline.cluster`).
+    With ``s.dask``, its parallel stages run on a Dask cluster (`pipeline.cluster`). Pretrained
+    weights are read (and fetched) under ``s.cache_dir`` like every other cache of the run.
     """
-    with dask_cluster(s.dask, cache_dir=None if s.no_cache else s.cache_dir):
+    with weights_in_cache_dir(s), dask_cluster(s.dask, cache_dir=None if s.no_cache else s.cache_dir):
         return _run(s)
 
 

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from core.atomic import atomic_write_json
+
+# The variable both weight loaders read (features.musicnn.weights, features.vggish_model);
+# features.musicnn.params names the same one.
+from features.vggish_params import CACHE_ENV_VAR
 from pipeline.cache import StageCache
 from pipeline.facts import toolkit_info
 from pipeline.settings import Settings, SettingsError
@@ -101,3 +107,27 @@ def check_cache_format(root: Path) -> None:
             f"them. Delete {stale or marker} (the musicnn weights and demo sets there can stay), "
             "or choose another folder with --cache-dir"
         )
+
+
+@contextlib.contextmanager
+def weights_in_cache_dir(s: Settings) -> Iterator[None]:
+    """Read and fetch pretrained weights (musicnn, VGGish) under ``--cache-dir`` while a run lasts.
+
+    The weight loaders read ``$OPENMIC_COMPARE_CACHE`` in whichever process builds a network: this
+    one, joblib's worker processes and the workers of a ``--dask local:N`` cluster, which all start
+    during the run and inherit this process's environment. So the run sets it to its cache folder
+    and restores it afterwards. With ``--no-cache`` the weights stay where the environment says
+    (default ``~/.cache/openmic-compare``): fetching them anew for every run would cost a download.
+    """
+    if s.no_cache:
+        yield
+        return
+    before = os.environ.get(CACHE_ENV_VAR)
+    os.environ[CACHE_ENV_VAR] = str(Path(s.cache_dir).expanduser().absolute())
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(CACHE_ENV_VAR, None)
+        else:
+            os.environ[CACHE_ENV_VAR] = before

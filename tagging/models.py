@@ -18,9 +18,9 @@ import numpy as np
 from core import registry
 from core.errors import DatasetError
 from features.extractors import EXTRACTORS
+from pipeline.facts import RUN_FORMAT  # the run.json format this version writes and reads
 from tagging.inputs import RELEASE_EXTRACTORS, RunFolderError, WindowInput, window_input
 
-RUN_FORMAT = 2  # the run.json format this version reads (pipeline.facts.RUN_FORMAT)
 BATCH_WINDOWS = 8  # windows per forward pass of a network
 
 

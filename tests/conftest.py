@@ -10,7 +10,10 @@ columns and the two real metadata rows, real sample keys from the official parti
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -208,3 +211,131 @@ def openmic_factory(tmp_path: Path) -> Callable[..., Path]:
 def openmic_root(openmic_factory: Callable[..., Path]) -> Path:
     """A default 40-clip OpenMIC folder (audio symlinked to the real clip)."""
     return openmic_factory()
+
+
+# ------------------------------------------------------------------ tiers and shared demo set
+#
+# The full suite renders the demo set ONCE per session (`demo_set`) and runs the whole pipeline
+# once (`pipeline_run`); every test that needs a rendered set or a finished run uses these and
+# derives its variant by copying files. Such tests are marked `slow` here, automatically, like
+# the tests that train networks (marked where they are written): `python -m pytest -m "not slow"`
+# is the fast tier, without a rendered demo set, network training or pipeline runs.
+
+DEMO_CLIPS = 64  # the largest set any test needs (the end-to-end and tagging runs)
+DEMO_SEED = 0
+SHARED_FIXTURES = ("demo_set", "pipeline_run")
+# The shared run: every model kind (lr, xgb, rf on both embeddings, the CNN, musicnn-ft), --quick.
+PIPELINE_ARGS = ("--demo", "--demo-size", str(DEMO_CLIPS), "--quick", "--models",
+                 "lr,xgb,rf,cnn,musicnn-ft", "--jobs", "2")  # fmt: skip
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# The first test that uses `pipeline_run` renders the set and runs the pipeline in its setup:
+# about 4 minutes on 2 quiet cores, 16 on 2 cores shared with other work (load average 18).
+PIPELINE_RUN_TIMEOUT_S = 2400
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark `slow` every test that uses the rendered demo set or the shared pipeline run.
+
+    Tests that use the run get a longer pytest-timeout than the suite's, for that setup.
+    """
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        if set(SHARED_FIXTURES) & used:
+            item.add_marker(pytest.mark.slow)
+        if "pipeline_run" in used:
+            item.add_marker(pytest.mark.timeout(PIPELINE_RUN_TIMEOUT_S))
+
+
+# Makes the demo set as compare.py does, in a process of its own: the environment it needs
+# ($OPENMIC_COMPARE_CACHE, which decides the embedding) stays out of this one and of its workers.
+MAKE_DEMO_SET = (
+    "import sys\n"
+    "from pipeline.settings import Settings\n"
+    "from pipeline.stages import make_demo_set\n"
+    "n, seed, cache = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]\n"
+    "root, description = make_demo_set(Settings(demo=True, demo_size=n, seed=seed, jobs=2,\n"
+    "                                           cache_dir=cache))\n"
+    "print(root)\n"
+    "print(description)\n"
+)
+
+
+@pytest.fixture(scope="session")
+def demo_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo set, rendered once per session: 64 clips, seed 0, the default 10 labels per clip.
+
+    Made by the pipeline's own `make_demo_set`, as ``compare.py --demo --demo-size 64 --jobs 2``
+    makes it in a fresh cache (no VGGish weights there: X is the stand-in). Read-only for tests:
+    copy it first (`cache_with_demo`). It is built beside a stale ``.partial`` folder left by an
+    "interrupted" run with other parameters, which the generator must clear (tests/test_demo.py
+    checks that it did).
+    """
+    from features.demo import PARTIAL_SUFFIX
+
+    cache = tmp_path_factory.mktemp("demo-cache")
+    root = cache / "demo" / f"openmic-demo-{DEMO_CLIPS}-seed{DEMO_SEED}"
+    stale = root.with_name(root.name + PARTIAL_SUFFIX)
+    stale.mkdir(parents=True)
+    (stale / "params.json").write_text('{"n_clips": 1}')
+    (stale / "junk.txt").write_text("x")
+    made = subprocess.run(
+        [sys.executable, "-c", MAKE_DEMO_SET, str(DEMO_CLIPS), str(DEMO_SEED), str(cache)],
+        cwd=ROOT, env=compare_env(cache), capture_output=True, text=True, timeout=1800,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr[-3000:]
+    printed_root, description = made.stdout.splitlines()[-2:]
+    assert Path(printed_root) == root
+    assert f"({DEMO_CLIPS} clips, generated) at {root}" in description
+    return root
+
+
+def with_musicnn_weights(cache: Path) -> Path:
+    """Give the cache folder `cache` the musicnn weights fetched once into the user's cache.
+
+    A link, not a second download: they are the real weights, checked on every load.
+    """
+    from features.musicnn import fetch_weights
+
+    version_dir = next(iter(fetch_weights().values())).parent  # <default cache>/musicnn/<version>
+    (cache / "musicnn").mkdir(parents=True, exist_ok=True)
+    link = cache / "musicnn" / version_dir.name
+    if not link.exists():
+        link.symlink_to(version_dir, target_is_directory=True)
+    return cache
+
+
+def cache_with_demo(cache: Path, demo_set: Path) -> Path:
+    """A compare.py cache folder holding a copy of `demo_set` and the musicnn weights.
+
+    ``compare.py --demo --demo-size 64`` then reuses the set instead of rendering it.
+    """
+    shutil.copytree(demo_set, cache / "demo" / demo_set.name)
+    return with_musicnn_weights(cache)
+
+
+def compare_env(cache: Path) -> dict[str, str]:
+    """The environment of a compare.py subprocess: `cache` as $OPENMIC_COMPARE_CACHE, no dataset."""
+    return {**os.environ, "OPENMIC_COMPARE_CACHE": str(cache), "OPENMIC_ROOT": ""}
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(tmp_path_factory: pytest.TempPathFactory, demo_set: Path):
+    """One whole ``compare.py`` run on the demo set, shared by the end-to-end and tagging tests.
+
+    Run with ``--cache-dir`` while ``$OPENMIC_COMPARE_CACHE`` names a folder that does not exist:
+    the run must find everything, the musicnn weights included, under ``--cache-dir`` and write
+    nothing elsewhere (tests/test_pipeline_run.py). Returns (work folder, run folder, cache
+    folder, the CompletedProcess); the cache then holds the run's features and models.
+    """
+    work = tmp_path_factory.mktemp("pipeline-run")
+    cache = cache_with_demo(work / "cache", demo_set)
+    env = compare_env(work / "no-such-cache")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "compare.py"), *PIPELINE_ARGS, "--cache-dir", str(cache),
+         "--out", str(work / "run")],
+        cwd=work, env=env, capture_output=True, text=True, timeout=PIPELINE_RUN_TIMEOUT_S - 300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return work, work / "run", cache, result

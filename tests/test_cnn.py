@@ -144,6 +144,7 @@ def test_model_cost_counts_macs():
     assert model_cost(CNNConfig(width=32))["macs"] > 3 * cost["macs"]
 
 
+@pytest.mark.slow  # trains a network
 def test_unobserved_labels_have_no_influence(dataset, tmp_path):
     cache, Y_true, Y_mask = dataset
     config = CNNConfig.quick(epochs=1, mixup_alpha=0.4)  # mixup on: the mask rule is exercised
@@ -157,6 +158,7 @@ def test_unobserved_labels_have_no_influence(dataset, tmp_path):
     assert not all(np.array_equal(wa, wc) for wa, wc in zip(weights_of(a), weights_of(c), strict=True))
 
 
+@pytest.mark.slow  # trains a network
 def test_training_lowers_validation_loss_and_saves_model(dataset, tmp_path):
     cache, Y_true, Y_mask = dataset
     config = CNNConfig.quick(epochs=5, **NO_AUG)
@@ -188,6 +190,7 @@ def test_training_lowers_validation_loss_and_saves_model(dataset, tmp_path):
         train_cnn(cache, Y_true, Y_mask, FIT, VAL, CNNConfig.quick(epochs=6), tmp_path, progress=False)
 
 
+@pytest.mark.slow  # trains a network
 def test_resume_continues_at_saved_epoch(dataset, tmp_path):
     cache, Y_true, Y_mask = dataset
     config = CNNConfig.quick(epochs=4)
@@ -207,6 +210,7 @@ def test_resume_continues_at_saved_epoch(dataset, tmp_path):
     assert h["lr"].iloc[2] < h["lr"].iloc[1]
 
 
+@pytest.mark.slow  # trains a network
 def test_resume_refuses_a_state_the_backup_does_not_match(dataset, tmp_path):
     """A state file one epoch behind Keras' backup (interrupted between the two writes)."""
     cache, Y_true, Y_mask = dataset
@@ -222,6 +226,7 @@ def test_resume_refuses_a_state_the_backup_does_not_match(dataset, tmp_path):
         train_cnn(cache, Y_true, Y_mask, FIT, VAL, config, tmp_path, progress=False)
 
 
+@pytest.mark.slow  # trains a network
 def test_early_stopping_keeps_the_best_epoch_and_resumes_exactly(dataset, tmp_path):
     """Interrupted after epoch 2 (one epoch without improvement) and resumed: the same run."""
     cache, Y_true, Y_mask = dataset
@@ -245,6 +250,7 @@ def test_early_stopping_keeps_the_best_epoch_and_resumes_exactly(dataset, tmp_pa
     np.testing.assert_array_equal(resumed.thresholds_, whole.thresholds_)
 
 
+@pytest.mark.slow  # trains a network
 def test_soft_targets_and_not_ok_rows(dataset, tmp_path):
     cache, Y_true, Y_mask = dataset
     ok = cache.ok.copy()
@@ -257,6 +263,7 @@ def test_soft_targets_and_not_ok_rows(dataset, tmp_path):
     assert np.isfinite(model.history[["loss", "val_loss"]].to_numpy()).all()
 
 
+@pytest.mark.slow  # trains a network
 def test_instrument_subset_trains_k_outputs(dataset, tmp_path):
     """compare.py --instruments passes Y[:, cols] and the class names: K outputs, not 20."""
     cache, Y_true, Y_mask = dataset

@@ -179,6 +179,7 @@ def test_folder_without_audio_stops_before_training_and_offers_the_ways_forward(
     assert "Warning: the networks' hold-out (" in res.stderr  # a 40-clip set: too few labels in it
 
 
+@pytest.mark.slow  # runs the whole pipeline (lr on the release embedding, to the report)
 def test_folder_without_audio_trains_on_the_release_embedding_and_lists_every_clip(
     openmic_factory, tmp_path
 ):

@@ -26,12 +26,11 @@ from threadpoolctl import threadpool_limits
 
 pytest.importorskip("distributed")
 
-from conftest import make_openmic_folder
+from conftest import DEMO_CLIPS, make_openmic_folder
 from distributed import Client
 
 from baselines import PerInstrumentModel
 from features.audio import load_audio
-from features.demo import make_demo
 from features.demo.synthetic import make_synthetic
 from features.extract import extract_dataset
 from features.logmel import logmel
@@ -40,7 +39,6 @@ from pipeline.cluster import TOOLKIT_PACKAGES, dask_cluster, parse_dask
 from pipeline.settings import SettingsError, settings_from
 
 ROOT = Path(__file__).resolve().parents[1]
-DEMO_CLIPS = 60
 INSTRUMENTS = "drums,guitar,piano,voice"
 # Runs compare.main in a fresh interpreter and reports which Dask modules it imported.
 MAIN_THEN_MODULES = (
@@ -61,10 +59,9 @@ def _compare(args: list[str], cwd: Path, cache: Path) -> subprocess.CompletedPro
 
 
 @pytest.fixture(scope="module")
-def demo_root(tmp_path_factory) -> Path:
-    """A 60-clip demo set (audio and labels) in OpenMIC's layout."""
-    return make_demo(tmp_path_factory.mktemp("demo") / "openmic-demo", n_clips=DEMO_CLIPS,
-                     seed=0, n_jobs=2, progress=False)  # fmt: skip
+def demo_root(demo_set) -> Path:
+    """The session's demo set (tests/conftest.py: 64 clips, audio and labels), read only."""
+    return demo_set
 
 
 def _kill_when(client, ready, state: dict) -> threading.Thread:
@@ -130,7 +127,7 @@ def test_local_cluster_predicts_exactly_what_a_plain_run_predicts(demo_root, tmp
 
 def test_worker_killed_during_extraction_loses_no_clip(demo_root, tmp_path):
     ds = load(demo_root)
-    # Every clip four times over (unique keys), in chunks of 8: 30 chunks, several per task batch.
+    # Every clip four times over (unique keys), in chunks of 8: 32 chunks, several per task batch.
     paths = np.tile(ds.audio_path, 4)
     keys = [f"{key}-{copy}" for copy in range(4) for key in ds.sample_key]
     state: dict = {}
@@ -153,7 +150,7 @@ def test_worker_killed_during_extraction_loses_no_clip(demo_root, tmp_path):
         watcher.join()
         assert "pid" in state, "no worker was killed: the extraction ended first"
         assert not _alive(state["pid"])
-        assert 3 <= len(early) < 30  # killed mid-extraction
+        assert 3 <= len(early) < 4 * DEMO_CLIPS // 8  # killed mid-extraction
         client.wait_for_workers(2, timeout=60)  # the nanny restarted it
 
     assert cache.ok.all() and cache.problems == {}

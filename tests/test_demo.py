@@ -1,14 +1,17 @@
 """The built-in demo dataset (`features.demo`): format, labels, split, audibility, determinism,
 reuse, the command line, learnability, the room.
 
-One 48-clip set is generated per session (about 20-40 s on 2 cores); a 9-clip set twice for
-determinism and reuse.
+The set is the session's `demo_set` (tests/conftest.py: 64 clips, seed 0, 10 labels per clip,
+rendered once with 2 worker processes); determinism renders its first and last chunk again in
+this process, reuse and the command line work on a copy.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+from conftest import DEMO_CLIPS, DEMO_SEED
 
 from core.errors import ParameterError
 from features import demo as demo_module
@@ -28,16 +32,13 @@ from features.problems import find_data_problems
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "data" / "openmic"
-N_CLIPS, SEED, LABELS_PER_CLIP = 48, 3, 10
+N_CLIPS, SEED, LABELS_PER_CLIP = DEMO_CLIPS, DEMO_SEED, demo_module.DEFAULT_LABELS_PER_CLIP
 KEY_RE = re.compile(r"^(\d{6})_(\d+)$")
 
 
 @pytest.fixture(scope="session")
-def root(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("demo") / "openmic-demo"
-    return make_demo(
-        out, n_clips=N_CLIPS, seed=SEED, labels_per_clip=LABELS_PER_CLIP, n_jobs=2, progress=False
-    )
+def root(demo_set) -> Path:
+    return demo_set
 
 
 @pytest.fixture(scope="session")
@@ -50,17 +51,10 @@ def stems(root) -> pd.DataFrame:
     return pd.read_csv(root / demo_module.STEMS_NAME, dtype={"sample_key": str})
 
 
-@pytest.fixture(scope="session")
-def tiny_pair(tmp_path_factory) -> tuple[Path, Path]:
-    """The same 9-clip set (two render chunks) made twice, with 1 and 2 worker processes."""
-    base = tmp_path_factory.mktemp("tiny")
-    stale = base / "b.partial"  # left by an "interrupted" run with other parameters
-    stale.mkdir()
-    (stale / "params.json").write_text('{"n_clips": 1}')
-    (stale / "junk.txt").write_text("x")
-    a = make_demo(base / "a", n_clips=9, seed=1, labels_per_clip=4, n_jobs=1, progress=False)
-    b = make_demo(base / "b", n_clips=9, seed=1, labels_per_clip=4, n_jobs=2, progress=False)
-    return a, b
+@pytest.fixture
+def copy(root, tmp_path) -> Path:
+    """A copy of the session's set, to reuse or refuse without touching the original."""
+    return shutil.copytree(root, tmp_path / root.name)
 
 
 def test_loader_reads_it_with_no_special_case(ds, root):
@@ -179,37 +173,55 @@ def test_mix_level_matches_the_stems(root, stems):
         assert abs(mix_db - stems_db) < 6, key
 
 
-def test_same_seed_same_arrays_and_audio_whatever_n_jobs(tiny_pair):
-    a, b = tiny_pair
-    with (
-        np.load(a / "openmic-2018.npz", allow_pickle=True) as na,
-        np.load(b / "openmic-2018.npz", allow_pickle=True) as nb,
-    ):
-        for name in ("X", "Y_true", "Y_mask", "sample_key"):
-            np.testing.assert_array_equal(na[name], nb[name])
-        keys = na["sample_key"]
-    for key in (keys[0], keys[-1]):  # first and second render chunk
-        ya, _ = sf.read(demo_module.audio_path(a, key))
-        yb, _ = sf.read(demo_module.audio_path(b, key))
-        np.testing.assert_array_equal(ya, yb)
-    for name in (
-        "partitions/split01_test.csv",
-        "openmic-2018-aggregated-labels.csv",
-        "demo-stems.csv",
-    ):
-        assert (a / name).read_text() == (b / name).read_text()
-    assert not (b.parent / "b.partial").exists()  # the stale partial folder was cleared
+def test_same_seed_same_arrays_and_audio_whatever_n_jobs(root, stems, tmp_path):
+    """The first and last chunk rendered again in this process (n_jobs=1) equal the set's clips,
+    which 2 worker processes rendered: audio, stand-in X rows and stem levels."""
+    from features.demo import clips, render
+    from features.demo.plan import make_plan
+
+    sound_font = render.default_sound_font()
+    with render.StemRenderer(sound_font) as renderer:
+        presets, _ = renderer.class_presets()
+    plan = make_plan(N_CLIPS, SEED, openmic.CLASSES)
+    assert len(plan) > 2 * clips.CHUNK_CLIPS
+    again = plan[: clips.CHUNK_CLIPS] + plan[-clips.CHUNK_CLIPS :]  # whole chunks, as in the set
+    work = tmp_path / "again"
+    (work / "parts").mkdir(parents=True)
+    records = clips.render_all(again, work, presets=presets, sound_font=sound_font, seed=SEED,
+                               stand_in=True, n_jobs=1, progress=False)  # fmt: skip
+    keys = [c.sample_key for c in again]
+    with np.load(root / "openmic-2018.npz", allow_pickle=True) as npz:
+        rows = np.searchsorted(npz["sample_key"], keys)
+        np.testing.assert_array_equal(np.array([r["X"] for r in records], np.uint8), npz["X"][rows])
+    for key in keys:
+        ya, _ = sf.read(demo_module.audio_path(root, key))
+        yb, _ = sf.read(demo_module.audio_path(work, key))
+        np.testing.assert_array_equal(ya, yb, err_msg=key)
+    rendered = pd.DataFrame([{"sample_key": r["sample_key"], **s} for r in records for s in r["stems"]])
+    rendered = pd.read_csv(io.StringIO(rendered.to_csv(index=False)), dtype={"sample_key": str})
+    in_set = stems[stems["sample_key"].isin(keys)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(rendered, in_set)
 
 
-def test_reuse_same_params_and_refuse_other_params(tiny_pair, tmp_path):
-    a, _ = tiny_pair
+def test_a_stale_partial_folder_of_other_parameters_is_cleared(root):
+    """The session's set was made beside a stale ``.partial`` folder (tests/conftest.py)."""
+    assert not root.with_name(root.name + demo_module.PARTIAL_SUFFIX).exists()
+    assert not (root / "junk.txt").exists()
+    assert json.loads((root / "demo.json").read_text())["params"]["n_clips"] == N_CLIPS
+
+
+def test_reuse_same_params_and_refuse_other_params(copy, tmp_path):
+    a = copy
     stamp = (a / "demo.json").stat().st_mtime_ns
-    assert make_demo(a, n_clips=9, seed=1, labels_per_clip=4, n_jobs=1, progress=False) == a
+    assert make_demo(a, n_clips=N_CLIPS, seed=SEED, labels_per_clip=LABELS_PER_CLIP, n_jobs=1,
+                     progress=False) == a  # fmt: skip
     assert (a / "demo.json").stat().st_mtime_ns == stamp
-    assert main([str(a), "--clips", "9", "--seed", "1", "--labels-per-clip", "4"]) == 0
+    assert main([str(a), "--clips", str(N_CLIPS), "--seed", str(SEED),
+                 "--labels-per-clip", str(LABELS_PER_CLIP)]) == 0  # fmt: skip
     with pytest.raises(ParameterError, match="seed"):
-        make_demo(a, n_clips=9, seed=2, labels_per_clip=4, progress=False)
-    assert main([str(a), "--clips", "10", "--labels-per-clip", "4"]) == 2
+        make_demo(a, n_clips=N_CLIPS, seed=SEED + 1, labels_per_clip=LABELS_PER_CLIP, progress=False)
+    assert main([str(a), "--clips", str(N_CLIPS + 1), "--labels-per-clip", str(LABELS_PER_CLIP)]) == 2
+    assert (a / "demo.json").stat().st_mtime_ns == stamp
     other = tmp_path / "not-a-demo"
     other.mkdir()
     (other / "notes.txt").write_text("mine")
@@ -217,18 +229,18 @@ def test_reuse_same_params_and_refuse_other_params(tiny_pair, tmp_path):
         make_demo(other, n_clips=9, progress=False)
 
 
-def test_python_m_features_demo_runs_the_command_line(tiny_pair):
+def test_python_m_features_demo_runs_the_command_line(copy):
     """``python -m features.demo`` with the same options reuses the set and prints its description."""
-    a, _ = tiny_pair
+    a = copy
     result = subprocess.run(
-        [sys.executable, "-m", "features.demo", str(a), "--clips", "9", "--seed", "1",
-         "--labels-per-clip", "4", "--jobs", "1"],
+        [sys.executable, "-m", "features.demo", str(a), "--clips", str(N_CLIPS), "--seed", str(SEED),
+         "--labels-per-clip", str(LABELS_PER_CLIP), "--jobs", "1"],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     description = json.loads((a / "demo.json").read_text())["description"]
     assert result.stdout == f"demo set ready in {a}: {description}\n"
-    assert description.startswith("Synthetic OpenMIC-2018 look-alike: 9 clips")
+    assert description.startswith(f"Synthetic OpenMIC-2018 look-alike: {N_CLIPS} clips")
 
 
 @pytest.mark.parametrize(
@@ -250,9 +262,9 @@ def test_bad_parameters_raise(tmp_path, kwargs):
 def test_a_linear_model_learns_instruments_from_x(ds):
     """LR on clip-mean X, fitted on split01_train, beats chance on split01_test.
 
-    At 48 clips the test split holds 12 clips, so the per-class ROC AUC is averaged over the
+    At 64 clips the test split holds 16 clips, so the per-class ROC AUC is averaged over the
     classes with at least 2 positive and 2 negative training labels and both labels in the test
-    split (9 classes here: 0.76). A strongly regularised, class-balanced LR suits ~36 training
+    split (15 classes here: 0.70). A strongly regularised, class-balanced LR suits ~48 training
     clips; benchmarks/bench_demo.py reports the default-size figure.
     """
     from sklearn.linear_model import LogisticRegression

@@ -1,14 +1,15 @@
-"""End to end: `python compare.py --quick` on a small demo set, then the same command again.
+"""End to end: the shared `compare.py --quick` run on the demo set, then the same command again.
 
-Checks every file of the run folder, that the metrics agree with predictions.npz (recomputed here
-with scikit-learn on the observed pairs), that a rerun reuses every cached stage, and that the report
-passes the browser check.
+The first run is the session's `pipeline_run` (tests/conftest.py: every model kind on the
+session's demo set, also used by tests/test_tag.py). Checks every file of the run folder, that the
+metrics agree with predictions.npz (recomputed here with scikit-learn on the observed pairs),
+that a rerun reuses every cached stage, and that the report passes the browser check.
 """
 
 from __future__ import annotations
 
 import json
-import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,47 +17,27 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import DEMO_CLIPS, PIPELINE_ARGS, compare_env
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 ROOT = Path(__file__).resolve().parents[1]
-DEMO_CLIPS = 64
 EMBEDDINGS = ("release", "musicnn")
 CLASSICAL = tuple(f"{c}@{e}" for e in EMBEDDINGS for c in ("lr", "xgb", "rf"))
-MODELS = (*CLASSICAL, "cnn")
+MODELS = (*CLASSICAL, "cnn", "musicnn-ft")
 
 
 def _compare(args: list[str], cwd: Path, cache: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OPENMIC_COMPARE_CACHE": str(cache), "OPENMIC_ROOT": ""}
     return subprocess.run(
         [sys.executable, str(ROOT / "compare.py"), *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=900,
+        cwd=cwd, env=compare_env(cache), capture_output=True, text=True, timeout=900,
     )
 
 
-def _with_musicnn_weights(cache: Path) -> Path:
-    """Point `cache` at the musicnn weights fetched once into the user's cache (no second download).
-
-    The runs below use their own cache folder ($OPENMIC_COMPARE_CACHE), where compare.py looks for
-    the weights too; they are the real ones, fetched from the registry and checked on every load.
-    """
-    from features.musicnn import fetch_weights
-
-    version_dir = next(iter(fetch_weights().values())).parent  # <default cache>/musicnn/<version>
-    (cache / "musicnn").mkdir(parents=True, exist_ok=True)
-    link = cache / "musicnn" / version_dir.name
-    if not link.exists():
-        link.symlink_to(version_dir, target_is_directory=True)
-    return cache
-
-
 @pytest.fixture(scope="module")
-def quick_run(tmp_path_factory):
-    work = tmp_path_factory.mktemp("e2e")
-    cache = _with_musicnn_weights(work / "cache")
-    args = ["--demo", "--demo-size", str(DEMO_CLIPS), "--quick", "--jobs", "2", "--out", str(work / "run")]
-    first = _compare(args, work, cache)
-    assert first.returncode == 0, first.stderr[-3000:]
-    second = _compare([*args[:-1], str(work / "run2")], work, cache)
+def quick_run(pipeline_run):
+    """The shared run, and the same command again into run2 (its cache is now complete)."""
+    work, _, cache, first = pipeline_run
+    second = _compare([*PIPELINE_ARGS, "--out", str(work / "run2")], work, cache)
     assert second.returncode == 0, second.stderr[-3000:]
     return work, first, second
 
@@ -170,13 +151,10 @@ def test_ctrl_c_leaves_a_consistent_run_and_a_rerun_finishes(quick_run, tmp_path
     out = tmp_path / "run"
     args = ["--demo", "--demo-size", str(DEMO_CLIPS), "--quick", "--models", "lr,cnn",
             "--embeddings", "release", "--jobs", "2", "--out", str(out)]
-    # The demo set is copied from the module's cache, so the interrupted run starts at the models.
-    import shutil
-
+    # The demo set is copied from the shared run's cache, so the interrupted run starts at the models.
     shutil.copytree(work / "cache" / "demo", cache / "demo")
-    env = {**os.environ, "OPENMIC_COMPARE_CACHE": str(cache), "OPENMIC_ROOT": ""}
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "compare.py"), *args], cwd=tmp_path, env=env,
+        [sys.executable, str(ROOT / "compare.py"), *args], cwd=tmp_path, env=compare_env(cache),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     deadline = time.monotonic() + 300
@@ -217,12 +195,15 @@ def test_instrument_subset_runs_end_to_end(quick_run, tmp_path):
     assert set(metrics["instrument"]) == {"trumpet", "violin", "macro", "micro"}
 
 
-def test_no_cache_reads_and_writes_no_cache(tmp_path):
+def test_no_cache_reads_and_writes_no_cache(demo_set, tmp_path):
     cache = tmp_path / "cache"
     out = tmp_path / "run"
-    res = _compare(["--demo", "--demo-size", "40", "--quick", "--no-cache", "--models", "lr,cnn",
-                    "--embeddings", "release", "--out", str(out)], tmp_path, cache)
+    # Without a cache the demo set lives under the run folder: put the session's copy there.
+    demo = shutil.copytree(demo_set, out / ".demo" / "demo" / demo_set.name)
+    res = _compare(["--demo", "--demo-size", str(DEMO_CLIPS), "--quick", "--no-cache", "--models",
+                    "lr,cnn", "--embeddings", "release", "--out", str(out)], tmp_path, cache)
     assert res.returncode == 0, res.stderr[-3000:]
+    assert f"({DEMO_CLIPS} clips, reused) at {demo}" in res.stderr
     assert not cache.exists()
     assert (out / "report.html").is_file() and (out / "models" / "cnn" / "history.csv").is_file()
     assert not (out / ".work").exists()  # intermediate features and checkpoints are removed

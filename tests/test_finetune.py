@@ -3,7 +3,7 @@
 Head-mode tests run on a small synthetic embedding set (each instrument k raises its own ten
 features in one patch of the clips it is present in); the full-mode and end-to-end tests use the
 real pretrained MTT_musicnn weights (fetched once per user cache, as in tests/test_musicnn.py)
-and, end to end, a generated demo set of real rendered audio.
+and, end to end, the session's demo set of real rendered audio (tests/conftest.py `demo_set`).
 """
 
 from __future__ import annotations
@@ -96,6 +96,7 @@ def test_masked_loss_gradient_of_the_head_equals_numpy_and_ignores_unobserved_pa
     assert not np.allclose(kernel_gradient(np.where(Y_mask, 1.0 - Y_true, Y_true)), got)
 
 
+@pytest.mark.slow  # trains a network
 def test_head_training_ignores_unobserved_labels_and_learns(embeddings, tmp_path):
     X, Y_true, Y_mask = embeddings
     config = FinetuneConfig.quick(epochs=20, lr=1e-2)
@@ -108,6 +109,7 @@ def test_head_training_ignores_unobserved_labels_and_learns(embeddings, tmp_path
     assert masked_map(a.predict_proba(X, VAL), Y_true[VAL], Y_mask[VAL]) > 0.7  # random scores: 0.54
 
 
+@pytest.mark.slow  # trains a network
 @pytest.mark.parametrize("pooling", ["mean", "attention"])
 def test_resume_after_an_interruption_equals_an_uninterrupted_run(embeddings, tmp_path, pooling):
     X, Y_true, Y_mask = embeddings
@@ -126,6 +128,7 @@ def test_resume_after_an_interruption_equals_an_uninterrupted_run(embeddings, tm
     np.testing.assert_array_equal(resumed.thresholds_, whole.thresholds_)
 
 
+@pytest.mark.slow  # trains a network
 def test_save_load_round_trip(embeddings, tmp_path):
     X, Y_true, Y_mask = embeddings
     config = FinetuneConfig.quick(pooling="attention", dense_units=8)
@@ -168,6 +171,7 @@ def patches_set(n: int, seed: int = 0) -> np.ndarray:
     return np.clip(base + noise, 0, 9).astype(np.float16)
 
 
+@pytest.mark.slow  # trains a network
 def test_full_mode_keeps_frozen_layers_and_batch_norm_statistics(weights, embeddings, tmp_path):
     _, Y_true, Y_mask = embeddings
     patches = patches_set(12)
@@ -195,6 +199,7 @@ def test_full_mode_keeps_frozen_layers_and_batch_norm_statistics(weights, embedd
     np.testing.assert_allclose(loaded.predict_proba(patches, val), model.predict_proba(patches, val), atol=1e-6)
 
 
+@pytest.mark.slow  # trains a network
 def test_full_mode_started_from_a_head_predicts_as_the_head_on_the_backbone_embeddings(weights, embeddings, tmp_path):
     _, Y_true, Y_mask = embeddings
     patches = patches_set(16, seed=1)
@@ -215,11 +220,9 @@ def test_full_mode_started_from_a_head_predicts_as_the_head_on_the_backbone_embe
 
 
 @pytest.fixture(scope="module")
-def demo_root(tmp_path_factory):
-    """A generated demo set of 60 clips of real rendered audio (OpenMIC's layout)."""
-    from features.demo import make_demo
-
-    return make_demo(tmp_path_factory.mktemp("demo") / "demo", n_clips=60, seed=0, n_jobs=2, progress=False)
+def demo_root(demo_set):
+    """The session's demo set: 64 clips of real rendered audio (OpenMIC's layout), read only."""
+    return demo_set
 
 
 def test_head_only_end_to_end_on_a_generated_demo_set(weights, demo_root, tmp_path):
@@ -231,12 +234,13 @@ def test_head_only_end_to_end_on_a_generated_demo_set(weights, demo_root, tmp_pa
 
     s = Settings(data=str(demo_root), cache_dir=str(tmp_path / "cache"), jobs=2, seed=0)
     data = load_data(demo_root, s)
+    n = len(data.ds.sample_key)
     (tmp_path / "run" / "models").mkdir(parents=True)
     result = finetune_results(data, s, StageCache(tmp_path / "cache"), tmp_path / "run", mode="head")
     proba, info, problems = result.proba, result.info, result.problems
     assert result.seed_probas is None and info["seeds"] == [0]
     feats = finetune_features(data, s, tmp_path / "run", mode="head")
-    assert feats.data.shape == (60, 3, SIZE) and feats.ok.all() and problems == {}
+    assert feats.data.shape == (n, 3, SIZE) and feats.ok.all() and problems == {}
     assert feats.params["layer"] == FinetuneConfig().layer == "max_pool"
     assert proba.shape == (len(data.test_idx), N_CLASSES) and np.isfinite(proba).all()
     assert len(np.unique(proba[:, 0])) == len(data.test_idx)  # a prediction per clip, not a base rate
@@ -263,5 +267,5 @@ def test_head_only_end_to_end_on_a_generated_demo_set(weights, demo_root, tmp_pa
     np.testing.assert_array_equal(FinetuneModel.load(tmp_path / "run" / "models" / FT_MODEL)
                                   .predict_proba(feats, data.test_idx), proba)  # the run keeps seed 0's
     with pytest.raises(ParameterError, match=r"holds embeddings of .* 'layer': 'max_pool'"):
-        train_finetune(feats, *data.labels(np.arange(60)), data.fit_idx, data.val_idx,
+        train_finetune(feats, *data.labels(np.arange(n)), data.fit_idx, data.val_idx,
                        FinetuneConfig(layer="penultimate"), tmp_path / "x")

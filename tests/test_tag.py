@@ -1,7 +1,8 @@
 """`python compare.py tag`: a demo run's models on real audio files, against the run's own numbers.
 
-One small demo run (64 clips, --quick, every model kind: lr, xgb, rf on the stand-in release
-embedding and on musicnn, the CNN and musicnn-ft) and ONE tag command over every file below:
+The session's shared demo run (tests/conftest.py `pipeline_run`: 64 clips, --quick, every model
+kind: lr, xgb, rf on the stand-in release embedding and on musicnn, the CNN and musicnn-ft) and
+ONE tag command over every file below:
 
 (a) a clip of the demo test split: its whole-file probabilities must equal the run's
     predictions.npz (written by the training pipeline) to 1e-6, for every model;
@@ -29,13 +30,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
-from test_e2e import _with_musicnn_weights
+from conftest import DEMO_CLIPS
 
 from features.openmic import CLASSES
 from tagging.stream import open_stream, windows
 
 ROOT = Path(__file__).resolve().parents[1]
-DEMO_CLIPS = 64
 MODELS = ("lr@release", "xgb@release", "rf@release", "lr@musicnn", "xgb@musicnn", "rf@musicnn",
           "cnn", "musicnn-ft")
 SEGMENT_INSTRUMENTS = ("drums", "piano", "violin", "trumpet", "organ", "voice")
@@ -49,17 +49,10 @@ def _env(cache: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-    work = tmp_path_factory.mktemp("tag")
-    cache = _with_musicnn_weights(work / "cache")
-    run = work / "run"
-    res = subprocess.run(
-        [sys.executable, str(ROOT / "compare.py"), "--demo", "--demo-size", str(DEMO_CLIPS),
-         "--quick", "--models", "lr,xgb,rf,cnn,musicnn-ft", "--jobs", "2", "--out", str(run)],
-        cwd=work, env=_env(cache), capture_output=True, text=True, timeout=900,
-    )
-    assert res.returncode == 0, res.stderr[-3000:]
-    return work, run, cache
+def demo_run(pipeline_run, tmp_path_factory):
+    """A work folder of this module, the shared run's folder and its cache (weights included)."""
+    _, run, cache, _ = pipeline_run
+    return tmp_path_factory.mktemp("tag"), run, cache
 
 
 def _demo_root(cache: Path) -> Path:
