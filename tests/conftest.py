@@ -231,7 +231,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 # The first test that uses `pipeline_run` renders the set and runs the pipeline in its setup:
-# about 4 minutes on 2 quiet cores, 16 on 2 cores shared with other work (load average 18).
+# 1.5 to 2.5 minutes on 2 quiet cores, 16 on 2 cores shared with other work (load average 18).
 PIPELINE_RUN_TIMEOUT_S = 2400
 
 
