@@ -253,7 +253,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 MAKE_DEMO_SET = (
     "import sys\n"
     "from pipeline.settings import Settings\n"
-    "from pipeline.stages import make_demo_set\n"
+    "from pipeline.data import make_demo_set\n"
     "n, seed, cache = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]\n"
     "root, description = make_demo_set(Settings(demo=True, demo_size=n, seed=seed, jobs=2,\n"
     "                                           cache_dir=cache))\n"
