@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pipeline.cache import CLASSICAL_CODE, DONE, StageCache, code_fingerprint, fingerprint
-from pipeline.embeddings import load_embedding
+from pipeline.embeddings import Embedding, load_embedding
 from pipeline.settings import CLASSICAL_MODELS
 from pipeline.stages import predict_embedding_model
 from reports.diagnosis_rules import LEARNING_CURVE_FRACTIONS
@@ -98,7 +98,7 @@ def _refit_proba(name, emb, data: Data, rows, s: Settings, cache: StageCache, ru
 
 def write_run_learning_curve(
     models: dict[str, dict[str, Any]], probas: dict[str, np.ndarray], data: Data, s: Settings,
-    cache: StageCache, run_dir: Path,
+    cache: StageCache, run_dir: Path, *, embeddings: dict[str, Embedding] | None = None,
 ) -> Path | None:
     """Refit the run's best classical model on shares of the training artists; write learning_curve.npz.
 
@@ -107,6 +107,9 @@ def write_run_learning_curve(
     models : dict model id -> run.json facts (``classifier``, ``embedding``, ``selection``)
     probas : dict model id -> (n_test, K) test probabilities of the run's models
     data, s, cache, run_dir : the run's data, settings, stage cache and folder
+    embeddings : dict name -> Embedding, optional
+        The run's embeddings as loaded (a ``hear:`` entry's is named after its module); one not
+        given is loaded by name (``release``, ``musicnn``).
 
     Returns
     -------
@@ -116,7 +119,8 @@ def write_run_learning_curve(
     if mid is None:
         return None
     name, emb_name = models[mid]["classifier"], models[mid]["embedding"]
-    emb = load_embedding(emb_name, data, s, run_dir)
+    given = embeddings or {}
+    emb = given[emb_name] if emb_name in given else load_embedding(emb_name, data, s, run_dir)
     rows = data.train_idx[emb.ok[data.train_idx]]
     fractions = np.asarray(LEARNING_CURVE_FRACTIONS, dtype=np.float64)
     subsets = artist_subsets(data.ds.artist_id[rows], fractions, seed=s.seed)

@@ -80,10 +80,12 @@ def _run(s: Settings) -> int:
     embeddings: dict[str, dict[str, Any]] = {}
     (run_dir / "models").mkdir(exist_ok=True)
     skipped: dict[str, str] = {}
+    loaded = {}
     for emb_name in s.embeddings if classical else ():
         t = time.perf_counter()
         emb = load_embedding(emb_name, data, s, run_dir)
         emb_name = emb.name  # a hear:MODULE[:WEIGHTS] entry is named after its module
+        loaded[emb_name] = emb
         timings[f"embedding_{emb_name}_s"] = time.perf_counter() - t
         embeddings[emb_name] = emb.info
         skipped.update(emb.problems)
@@ -95,7 +97,8 @@ def _run(s: Settings) -> int:
     if classical:  # the diagnosis' learning curve: the best classical model on fewer training artists
         t = time.perf_counter()
         write_run_learning_curve({m: r.info for m, r in results.items()},
-                                 {m: r.proba for m, r in results.items()}, data, s, cache, run_dir)
+                                 {m: r.proba for m, r in results.items()}, data, s, cache, run_dir,
+                                 embeddings=loaded)
         timings["learning_curve_s"] = time.perf_counter() - t
 
     for name in networks:

@@ -214,7 +214,7 @@ def test_two_datasets_with_the_same_keys_share_a_cache_without_sharing_results(
     b = _tones(openmic_factory("b", n_clips=24, audio="copy"), 11.0)  # same keys and labels
     cache = _with_musicnn_weights(tmp_path / "cache")
     fresh = _with_musicnn_weights(tmp_path / "fresh-cache")
-    args = ["--models", "lr", "--embeddings", "musicnn", "--cv-folds", "2", "--jobs", "1"]
+    args = ["--models", "lr", "--embeddings", "musicnn", "--cv-folds", "2", "--jobs", "2"]
 
     def run(data: Path, name: str, where: Path) -> Path:
         res = _compare([*args, "--data", str(data), "--out", str(tmp_path / name)], tmp_path, where)
