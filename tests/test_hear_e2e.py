@@ -19,6 +19,9 @@ import pytest
 
 from features.hear import reduce_frames
 
+# The whole pipeline on a rendered demo set: the slow tier (tests/conftest.py, pyproject.toml).
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
 DEMO_CLIPS = 40
