@@ -51,17 +51,32 @@ from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
 from core.atomic import atomic_write_json
-from core.errors import DatasetError, ParameterError
+from core.errors import ParameterError
 from core.versions import library_versions
 from features.audio import CLIP_DURATION_S, ClipError, load_audio
+from features.cache_files import (
+    CHUNKS,
+    DATA,
+    FORMAT_VERSION,
+    MANIFEST,
+    chunk_marker,
+    open_data,
+    open_rows,
+    read_chunk,
+    read_manifest,
+    usable,
+)
 from features.extractors import EXTRACTORS, Extractor
-from features.identity import feature_identity
+from features.identity import (
+    audio_identity,
+    compare_file,
+    feature_identity,
+    file_sha256,
+    file_state,
+    relative_name,
+)
 
 CHUNK_SIZE = 64  # clips per resumable unit
-FORMAT_VERSION = 3  # bump when the layout or an extractor's computation changes (3: every clip's file)
-MANIFEST = "manifest.json"
-DATA = "data.npy"
-CHUNKS = "chunks"
 # Parameters read by the decoder rather than by the extractor itself.
 DECODE_DEFAULTS = {"expected_duration_s": CLIP_DURATION_S}
 _VERSIONED = ("numpy", "librosa", "soundfile", "soxr", "resampy", "joblib")
@@ -110,18 +125,18 @@ class FeatureCache:
             its ``data.npy`` is missing, truncated or of another shape than the manifest says.
         """
         folder = Path(folder)
-        manifest = _read_manifest(folder)
+        manifest = read_manifest(folder)
         keys = np.asarray(manifest["keys"], dtype=str)
         problems = dict(manifest["problems"])
         return cls(
-            data=_open_rows(folder, manifest),
+            data=open_rows(folder, manifest),
             keys=keys,
             ok=np.array([key not in problems for key in keys], dtype=bool),
             problems=problems,
             params=manifest["params"],
             path=folder,
-            identity=feature_identity(manifest["extractor"], manifest["params"], _audio_identity(manifest)),
-            audio_identity=_audio_identity(manifest),
+            identity=feature_identity(manifest["extractor"], manifest["params"], audio_identity(manifest)),
+            audio_identity=audio_identity(manifest),
         )
 
 
@@ -209,21 +224,21 @@ def extract_dataset(
     }
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
     folder = Path(cache_dir).expanduser() / f"{extractor}-{digest}"
-    names = [_relative(path, root) for path in paths]
+    names = [relative_name(path, root) for path in paths]
     work = partial(_extract_recorded, spec, params=resolved)
     shape = (len(keys), *spec.shape(resolved))
-    if _usable(folder, shape, spec.dtype):
+    if usable(folder, shape, spec.dtype):
         _recompute_changed(folder, work, paths, names, keys, n_jobs, progress)
         return FeatureCache.open(folder)
 
     chunks = [range(start, min(start + chunk_size, len(keys))) for start in range(0, len(keys), chunk_size)]
     (folder / MANIFEST).unlink(missing_ok=True)  # a damaged cache: computed again below
-    layout = _open_data(folder / DATA, shape, spec.dtype)  # may drop stale chunk markers
-    todo = [i for i in range(len(chunks)) if _read_chunk(folder, i) is None]
+    layout = open_data(folder / DATA, shape, spec.dtype)  # may drop stale chunk markers
+    todo = [i for i in range(len(chunks)) if read_chunk(folder, i) is None]
     (folder / CHUNKS).mkdir(exist_ok=True)
 
     def mark_done(c: int, records: dict[int, tuple[dict | str, str | None]]) -> None:
-        atomic_write_json(_chunk_marker(folder, todo[c]), _chunk_record(records, keys, names), indent=1)
+        atomic_write_json(chunk_marker(folder, todo[c]), _chunk_record(records, keys, names), indent=1)
 
     initial = len(keys) - sum(len(chunks[c]) for c in todo)
     with tqdm(
@@ -234,7 +249,7 @@ def extract_dataset(
     files: dict[str, dict | str] = {}
     problems: dict[str, str] = {}
     for i in range(len(chunks)):
-        record = _read_chunk(folder, i)
+        record = read_chunk(folder, i)
         files.update(record["files"])
         problems.update(record["problems"])
     manifest = {
@@ -262,82 +277,6 @@ def _resolve_params(spec: Extractor, params: dict | None) -> dict:
     return resolved
 
 
-def _relative(path: Path, root: str | Path | None) -> str:
-    """`path` relative to `root` (POSIX separators), or as given where it is not inside it."""
-    if root is not None:
-        try:
-            return path.relative_to(root).as_posix()
-        except ValueError:
-            pass
-    return path.as_posix()
-
-
-def _usable(folder: Path, shape: tuple[int, ...], dtype: str) -> bool:
-    """True for a complete cache whose files can be read as these features.
-
-    A manifest of another format version is not ours to overwrite: DatasetError. A manifest that
-    is unreadable, or a ``data.npy`` that is missing, truncated or of another shape, makes the
-    cache damaged (False): the caller computes it again.
-    """
-    if not (folder / MANIFEST).is_file():
-        return False
-    try:
-        manifest = _read_manifest(folder)
-    except _Damaged:
-        return False
-    if manifest.get("shape") != list(shape) or manifest.get("dtype") != dtype:
-        return False
-    try:
-        _open_rows(folder, manifest)
-    except DatasetError:
-        return False
-    return True
-
-
-def _open_data(path: Path, shape: tuple[int, ...], dtype: str) -> tuple[int, int]:
-    """Keep a partial data file that fits, or create a zero-filled one (dropping stale markers).
-
-    Returns the byte offset of the first row and the bytes per row. Rows are then written with
-    `os.pwrite` rather than through a memory map, so that the written pages do not count in
-    this process's resident memory.
-    """
-    if path.is_file():
-        try:
-            data = np.load(path, mmap_mode="r")
-            if data.shape == shape and data.dtype == np.dtype(dtype) and _complete(path, data):
-                return data.offset, data[0].nbytes
-        except (ValueError, OSError):
-            pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for marker in path.parent.glob(f"{CHUNKS}/*.json"):
-        marker.unlink()
-    data = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
-    return data.offset, data[0].nbytes
-
-
-def _complete(path: Path, data: np.memmap) -> bool:
-    """The file holds every byte its header promises (a copy cut short does not)."""
-    return path.stat().st_size >= data.offset + data.nbytes
-
-
-def _open_rows(folder: Path, manifest: dict) -> np.ndarray:
-    """The read-only memory map of ``data.npy``, checked against the manifest's shape and dtype."""
-    path = folder / DATA
-    try:
-        data = np.load(path, mmap_mode="r")
-        sound = (list(data.shape) == manifest["shape"] and data.dtype == np.dtype(manifest["dtype"])
-                 and _complete(path, data))
-    except (ValueError, OSError, EOFError):
-        sound = False
-    if not sound:
-        raise DatasetError(
-            f"{path} is missing, truncated or not the {manifest['dtype']} array of shape "
-            f"{tuple(manifest['shape'])} that {folder / MANIFEST} describes; rerun "
-            "extract_dataset, which computes the damaged cache again"
-        )
-    return data
-
-
 def _recompute_changed(
     folder: Path,
     work: Callable,
@@ -353,11 +292,11 @@ def _recompute_changed(
     read; any other is hashed, and one with the recorded SHA-256 keeps its row (its record takes
     the file's new path and time). The manifest is rewritten only when a record changed.
     """
-    manifest = _read_manifest(folder)
+    manifest = read_manifest(folder)
     files, problems = manifest["files"], manifest["problems"]
     changed, refreshed = [], False
     for i, (key, path) in enumerate(zip(keys, paths, strict=True)):
-        verdict = _compare_file(path, names[i], files[key])
+        verdict = compare_file(path, names[i], files[key])
         if verdict == "changed":
             changed.append(i)
         elif verdict != "same":
@@ -381,22 +320,6 @@ def _recompute_changed(
         manifest["problems"] = {key: problems[key] for key in keys if key in problems}
         manifest["n_ok"] = len(keys) - len(manifest["problems"])
         atomic_write_json(folder / MANIFEST, manifest, indent=1)
-
-
-def _compare_file(path: Path, name: str, recorded: dict | str) -> str | dict:
-    """"same", "changed", or the refreshed record of a file that holds the recorded audio."""
-    try:
-        info = path.stat()
-    except (FileNotFoundError, NotADirectoryError):
-        return "same" if recorded == "missing" else "changed"
-    if recorded == "missing":
-        return "changed"
-    if (recorded["path"], recorded["size"], recorded["mtime_ns"]) == (name, info.st_size, info.st_mtime_ns):
-        return "same"
-    if info.st_size != recorded["size"] or file_sha256(path) != recorded["sha256"]:
-        return "changed"
-    return {"path": name, "size": info.st_size, "mtime_ns": info.st_mtime_ns,
-            "sha256": recorded["sha256"]}
 
 
 def _run_groups(
@@ -479,24 +402,6 @@ def extract_clip(spec: Extractor, path: Path, params: dict) -> tuple[np.ndarray 
     return spec.compute(y, sr, own).astype(spec.dtype, copy=False), None
 
 
-def file_state(path: Path) -> dict[str, int] | str:
-    """A file's ``{"size", "mtime_ns"}``, or ``"missing"``."""
-    try:
-        info = path.stat()
-    except (FileNotFoundError, NotADirectoryError):
-        return "missing"
-    return {"size": info.st_size, "mtime_ns": info.st_mtime_ns}
-
-
-def file_sha256(path: Path) -> str:
-    """The SHA-256 of a file's bytes, read in 1 MiB blocks (hex)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _extract_recorded(
     spec: Extractor, path: Path, *, params: dict
 ) -> tuple[np.ndarray | None, dict | str, str | None]:
@@ -510,55 +415,3 @@ def _extract_recorded(
             state = "missing"
     features, problem = extract_clip(spec, path, params)
     return features, state, problem
-
-
-def _audio_identity(manifest: dict) -> str:
-    """16 hex digits over the keys, every clip's audio content and the clips' problems."""
-    contents = [
-        "missing" if manifest["files"][key] == "missing" else manifest["files"][key]["sha256"]
-        for key in manifest["keys"]
-    ]
-    blob = json.dumps([manifest["keys_sha256"], contents, manifest["problems"]], sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-class _Damaged(DatasetError):
-    """A cache file that cannot be read (cut short, not JSON): computed again, not an error."""
-
-
-def _read_manifest(folder: Path) -> dict:
-    manifest_path = folder / MANIFEST
-    if not manifest_path.is_file():
-        raise DatasetError(
-            f"{folder} is not a complete feature cache (no {MANIFEST}); rerun extract_dataset"
-        )
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise _Damaged(f"{manifest_path} is not readable JSON ({err}); rerun extract_dataset, "
-                       "which computes the damaged cache again") from None
-    if not isinstance(manifest, dict):
-        raise _Damaged(f"{manifest_path} is not a manifest; rerun extract_dataset")
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise DatasetError(
-            f"{manifest_path} has format version {manifest.get('format_version')}, this toolkit "
-            f"reads {FORMAT_VERSION}: it was written by another version of openmic-compare. "
-            f"Delete {folder} (or use another --cache-dir) and run again"
-        )
-    for field in ("keys", "files", "problems", "params", "shape", "dtype", "keys_sha256", "extractor"):
-        if field not in manifest:
-            raise _Damaged(f"{manifest_path} lacks {field!r}; rerun extract_dataset")
-    return manifest
-
-
-def _read_chunk(folder: Path, chunk: int) -> dict | None:
-    """A finished chunk's record, or None when it is not finished (or its marker is damaged)."""
-    try:
-        record = json.loads(_chunk_marker(folder, chunk).read_text())
-    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
-        return None
-    return record if isinstance(record, dict) and {"files", "problems"} <= set(record) else None
-
-
-def _chunk_marker(folder: Path, chunk: int) -> Path:
-    return folder / CHUNKS / f"{chunk:05d}.json"
