@@ -224,6 +224,7 @@ def openmic_root(openmic_factory: Callable[..., Path]) -> Path:
 DEMO_CLIPS = 64  # the largest set any test needs (the end-to-end and tagging runs)
 DEMO_SEED = 0
 SHARED_FIXTURES = ("demo_set", "pipeline_run")
+SHARED_GROUP = "demo-set"  # the pytest-xdist group of the tests that use them
 # The shared run: every model kind (lr, xgb, rf on both embeddings, the CNN, musicnn-ft), --quick.
 PIPELINE_ARGS = ("--demo", "--demo-size", str(DEMO_CLIPS), "--quick", "--models",
                  "lr,xgb,rf,cnn,musicnn-ft", "--jobs", "2")  # fmt: skip
@@ -235,15 +236,20 @@ ROOT = Path(__file__).resolve().parents[1]
 PIPELINE_RUN_TIMEOUT_S = 2400
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark `slow` every test that uses the rendered demo set or the shared pipeline run.
 
-    Tests that use the run get a longer pytest-timeout than the suite's, for that setup.
+    Those tests also form one pytest-xdist group, so that under ``--dist loadgroup`` (the suite's
+    default, pyproject.toml) they all run in one worker, which renders the set and runs the
+    pipeline once, while the other worker runs the rest. Tests that use the run get a longer
+    pytest-timeout than the suite's, for that setup.
     """
     for item in items:
         used = set(getattr(item, "fixturenames", ()))
         if set(SHARED_FIXTURES) & used:
             item.add_marker(pytest.mark.slow)
+            item.add_marker(pytest.mark.xdist_group(SHARED_GROUP))
         if "pipeline_run" in used:
             item.add_marker(pytest.mark.timeout(PIPELINE_RUN_TIMEOUT_S))
 
