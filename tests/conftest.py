@@ -242,7 +242,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
     Those tests also form one pytest-xdist group, so that under ``--dist loadgroup`` (the suite's
     default, pyproject.toml) they all run in one worker, which renders the set and runs the
-    pipeline once, while the other worker runs the rest. Tests that use the run get a longer
+    pipeline once. Every other test is grouped by its file, so that a module's fixtures (a built
+    report, a checkpoint) are made once, in one worker. Tests that use the run get a longer
     pytest-timeout than the suite's, for that setup.
     """
     for item in items:
@@ -250,6 +251,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if set(SHARED_FIXTURES) & used:
             item.add_marker(pytest.mark.slow)
             item.add_marker(pytest.mark.xdist_group(SHARED_GROUP))
+        else:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
         if "pipeline_run" in used:
             item.add_marker(pytest.mark.timeout(PIPELINE_RUN_TIMEOUT_S))
 

@@ -35,6 +35,8 @@ SMALL_GRIDS = {
     "rf": {},
 }
 
+RF_INVARIANCE_CLASSES = 4
+
 
 def _artists(n: int, seed: int = 0) -> np.ndarray:
     """Artist ids, 1-5 clips each in runs, every 10th clip without an artist (-1)."""
@@ -55,7 +57,7 @@ def data():
     }
 
 
-def _fit(kind, train, groups, **kwargs):
+def _fit(kind, train, groups, classes=None, **kwargs):
     params = {
         "pooling": "mean",
         "n_jobs": 2,
@@ -65,7 +67,7 @@ def _fit(kind, train, groups, **kwargs):
     }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DegenerateClassWarning)
-        return PerInstrumentModel(kind, **params).fit(*train, groups=groups)
+        return PerInstrumentModel(kind, **params).fit(*train, groups=groups, classes=classes)
 
 
 @pytest.fixture(scope="module")
@@ -119,8 +121,13 @@ def test_unobserved_labels_have_no_influence(data, models, kind):
     X, Y_true, Y_mask = data["train"]
     scrambled = np.where(Y_mask, Y_true, rng.choice([0.0, 1.0], Y_true.shape))
     assert not np.array_equal(scrambled, Y_true)
-    a = models(kind)
-    b = _fit(kind, (X, scrambled, Y_mask), data["groups"])
+    if kind == "rf":  # the untuned official forest on four instruments (fitted twice), not twenty
+        cols, few = slice(0, RF_INVARIANCE_CLASSES), CLASSES[:RF_INVARIANCE_CLASSES]
+        a = _fit(kind, (X, Y_true[:, cols], Y_mask[:, cols]), data["groups"], pooling="auto", classes=few)
+        b = _fit(kind, (X, scrambled[:, cols], Y_mask[:, cols]), data["groups"], pooling="auto", classes=few)
+    else:
+        a = models(kind)
+        b = _fit(kind, (X, scrambled, Y_mask), data["groups"])
     X_test = data["test"][0]
     np.testing.assert_array_equal(a.predict_proba(X_test), b.predict_proba(X_test))
     np.testing.assert_array_equal(a.thresholds_, b.thresholds_)

@@ -142,7 +142,8 @@ def test_summary_prints_the_reports_macro_metrics(tmp_path, capsys):
 
     from reports import build_report
 
-    run = make_fake_run(tmp_path / "run", n=120, models={"lr": 1.5, "cnn": 3.0}, history=False)
+    run = make_fake_run(tmp_path / "run", n=120, models={"lr": 1.5, "cnn": 3.0}, history=False,
+                        classes=("bass", "cello", "drums"))
     built = build_report(run, n_boot=20)
     models = {"lr": {"train_time_s": 1.5, "reused_from_cache": False},
               "cnn": {"train_time_s": 30.0, "reused_from_cache": True}}

@@ -176,7 +176,7 @@ def test_evaluate_rejects_mismatched_shapes():
 
 
 def test_metrics_csv_agrees_with_sklearn(tmp_path):
-    run = make_fake_run(tmp_path / "run", n=150, history=False)
+    run = make_fake_run(tmp_path / "run", n=150, history=False, classes=("cello", "piano", "violin"))
     build_report(run, n_boot=50)
     table = pd.read_csv(run / "metrics.csv")
     pred = read_predictions(run / "predictions.npz")
