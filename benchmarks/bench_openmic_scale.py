@@ -8,7 +8,8 @@ early stopping) and builds the report (bootstrap, comparisons, plots, HTML). Run
 hours, so each stage is measured here on a sample, by its CPU time, and projected:
 
 * header probe, musicnn and log-mel extraction: CPU seconds per clip on the 44.1 kHz stereo OGG
-  fixture (decode included in each extractor), times 20,000, spread over `--cores` cores;
+  fixture (decode included in each extractor), measured in `--cores` worker processes at once as
+  a run extracts, times 20,000, spread over `--cores` cores;
 * lr, xgb, rf: `PerInstrumentModel.fit` on synthetic clips of each embedding's shape (~2
   observed labels per clip, as OpenMIC) at two sizes (`--train-samples`), CPU time of the
   per-instrument tasks, extrapolated to 14,915 clips along the line through the two (a fixed
@@ -22,7 +23,9 @@ hours, so each stage is measured here on a sample, by its CPU time, and projecte
 
 CPU time divided by the cores is what the stage would take on that many otherwise idle cores if
 it used them all; on a shared machine the wall time is longer, so CPU time is what is measured.
-The measured wall times are printed too. The musicnn weights must be in the cache.
+The same projection from the measured wall times is printed beside it: on an idle machine it is
+the better estimate (a stage that cannot keep every core busy, the CNN's steps, costs its wall
+time). The musicnn weights must be in the cache.
 
     python benchmarks/bench_openmic_scale.py                 # about 3 minutes on 2 idle cores
 """
@@ -61,21 +64,40 @@ def cpu_seconds(fn, repeats: int) -> tuple[float, float]:
     return (time.process_time() - cpu) / repeats, (time.perf_counter() - wall) / repeats
 
 
-def extraction_rates(repeats: int) -> dict[str, tuple[float, float]]:
-    """CPU and wall seconds per clip: header probe, musicnn (one pass), log-mel."""
+def extraction_rates(repeats: int, cores: int) -> dict[str, tuple[float, float]]:
+    """CPU and wall seconds per clip: header probe, musicnn (one pass), log-mel.
+
+    The extractors run as a run runs them (`features.extract.extract_dataset` with ``--jobs``
+    `cores`): in `cores` joblib worker processes at once, each one timing `repeats` clips after a
+    warm-up clip (TensorFlow, the numba kernel), CPU time measured inside it (all its threads).
+    Timed in this process instead, TensorFlow's second thread and BLAS threads would add CPU time
+    that does no work on a run's busy cores: the musicnn extraction then measured 211 ms instead of
+    123 ms of CPU per clip, and the whole extraction's wall time agrees with the latter
+    (benchmarks/bench_musicnn.py).
+    """
+    from joblib import Parallel, delayed
+    from joblib.externals.loky import get_reusable_executor
+
     from features.audio import probe_audio
+
+    rates = {"header probe (data problems)": cpu_seconds(lambda: probe_audio(FIXTURE), 50)}
+    stages = {"musicnn extraction (decode, front end, network)": ("musicnn_layers", repeats),
+              "log-mel extraction (decode, log-mel)": ("logmel", 4 * repeats)}
+    with Parallel(n_jobs=cores) as parallel:
+        for stage, (name, n) in stages.items():
+            per_worker = parallel(delayed(_clip_seconds)(name, n) for _ in range(cores))
+            rates[stage] = tuple(np.mean(per_worker, axis=0))
+    get_reusable_executor().shutdown(wait=True)  # its workers hold TensorFlow
+    return rates
+
+
+def _clip_seconds(name: str, repeats: int) -> tuple[float, float]:
+    """In a worker: (CPU, wall) seconds per clip of extractor `name` on the fixture clip."""
     from features.extract import EXTRACTORS, extract_clip
 
-    def extractor(name: str, params: dict | None = None):
-        spec = EXTRACTORS[name]
-        resolved = {**spec.defaults, **(params or {}), "expected_duration_s": 10.0}
-        return lambda: extract_clip(spec, FIXTURE, resolved)
-
-    return {
-        "header probe (data problems)": cpu_seconds(lambda: probe_audio(FIXTURE), 50),
-        "musicnn extraction (decode, front end, network)": cpu_seconds(extractor("musicnn_layers"), repeats),
-        "log-mel extraction (decode, log-mel)": cpu_seconds(extractor("logmel"), 4 * repeats),
-    }
+    spec = EXTRACTORS[name]
+    resolved = {**spec.defaults, "expected_duration_s": 10.0}
+    return cpu_seconds(lambda: extract_clip(spec, FIXTURE, resolved), repeats)
 
 
 def classical_rates(n_clips: int, n_jobs: int) -> dict[str, tuple[float, float]]:
@@ -177,42 +199,58 @@ def main() -> None:
     load_before = os.getloadavg()
     t0 = time.perf_counter()
 
-    rows = []  # (stage, measured as, CPU s, wall s, projected s on `cores` idle cores)
-    for stage, (cpu, wall) in extraction_rates(args.repeats).items():
-        rows.append((stage, f"{cpu * 1e3:.1f} ms CPU/clip", cpu, wall, cpu * N_CLIPS / cores))
+    # (stage, measured as, CPU s, wall s, projected s on `cores` idle cores from the CPU time,
+    # the same from the wall time: per clip in each of `cores` workers, or of work using them all)
+    rows = []
+    for stage, (cpu, wall) in extraction_rates(args.repeats, cores).items():
+        rows.append((stage, f"{cpu * 1e3:.1f} ms CPU/clip", cpu, wall, cpu * N_CLIPS / cores,
+                     wall * N_CLIPS / (cores if "extraction" in stage else 1)))
     small, large = sorted(args.train_samples)
     at_small, at_large = classical_rates(small, cores), classical_rates(large, cores)
     for model, (cpu, wall) in at_large.items():
         projected = extrapolate((small, large), (at_small[model][0], cpu), N_TRAIN)
+        projected_wall = extrapolate((small, large), (at_small[model][1], wall), N_TRAIN)
         rows.append((f"{model}: 5-fold CV selection + refit",
                      f"{at_small[model][0]:.1f} / {cpu:.1f} CPU s at {small} / {large}", cpu, wall,
-                     projected / cores))
+                     projected / cores, projected_wall))
     (step_cpu, step_wall), (clip_cpu, clip_wall), batch = cnn_rates(args.cnn_steps, 64)
     n_val = round(N_TRAIN * HOLDOUT_FRACTION)
     n_fit = N_TRAIN - n_val
     epochs = 30
+    steps = np.ceil(n_fit / batch) * epochs
     rows.append((f"cnn: {epochs} epochs x {n_fit:,} fit clips", f"{step_cpu:.2f} CPU s/step of {batch}",
-                 step_cpu, step_wall, step_cpu * np.ceil(n_fit / batch) * epochs / cores))
+                 step_cpu, step_wall, step_cpu * steps / cores, step_wall * steps))
+    predicted = n_val * epochs + N_TEST
     rows.append((f"cnn: hold-out ({n_val:,}) every epoch, test once", f"{clip_cpu * 1e3:.1f} ms CPU/clip",
-                 clip_cpu, clip_wall, clip_cpu * (n_val * epochs + N_TEST) / cores))
+                 clip_cpu, clip_wall, clip_cpu * predicted / cores, clip_wall * predicted))
     for stage, (cpu, wall) in report_rates(args.n_boot).items():
-        rows.append((stage, f"{cpu:.1f} CPU s", cpu, wall, cpu if stage.startswith("report") else None))
+        in_report = not stage.startswith("report")
+        rows.append((stage, f"{cpu:.1f} CPU s", cpu, wall, None if in_report else cpu,
+                     None if in_report else wall))
 
     print(f"Projected default run on OpenMIC-2018 ({N_CLIPS:,} clips, {N_TRAIN:,} train, {N_TEST:,} test) "
           f"on {cores} otherwise idle cores, from rates measured here ({os.cpu_count()} CPUs; load average "
           f"{load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after; measuring took "
           f"{time.perf_counter() - t0:.0f} s)")
-    print(f"{'stage':52s} {'measured':>34s} {'wall/CPU':>9s} {'projected':>10s}")
-    total = 0.0
-    for stage, measured, cpu, wall, projected in rows:
-        shown = "(in the report)" if projected is None else f"{projected / 60:8.1f} min"
-        print(f"{stage:52s} {measured:>34s} {wall / cpu:9.2f} {shown:>10s}")
+    print(f"{'stage':52s} {'measured':>34s} {'wall/CPU':>9s} {'projected':>10s} {'from wall':>10s}")
+    total = total_wall = 0.0
+    for stage, measured, cpu, wall, projected, projected_wall in rows:
+        if projected is None:
+            shown = shown_wall = "(in the report)"
+        else:
+            shown, shown_wall = f"{projected / 60:6.1f} min", f"{projected_wall / 60:6.1f} min"
+        print(f"{stage:52s} {measured:>34s} {wall / cpu:9.2f} {shown:>10s} {shown_wall:>10s}")
         total += projected or 0.0
-    print(f"{'total':52s} {'':>34s} {'':>9s} {total / 60:8.1f} min  ({total / 3600:.2f} h)")
-    shares = sorted(((p or 0.0) / total, s) for s, _, _, _, p in rows)[::-1][:3]
+        total_wall += projected_wall or 0.0
+    print(f"{'total':52s} {'':>34s} {'':>9s} {total / 60:6.1f} min {total_wall / 60:6.1f} min  "
+          f"({total / 3600:.2f} h from CPU time, {total_wall / 3600:.2f} h from wall time)")
+    shares = sorted(((p or 0.0) / total, s) for s, _, _, _, p, _ in rows)[::-1][:3]
     print("largest: " + "; ".join(f"{s} {f:.0%}" for f, s in shares))
     print("wall/CPU: measured wall time over CPU time of the sample (above 1/cores: other load, "
-          "or a stage that does not use every core)")
+          "or a stage that does not use every core; the extractions' are per worker, 1 when busy)")
+    print("from wall: the same projection from the measured wall times; on an idle machine the "
+          "better estimate (a stage that cannot keep every core busy costs its wall time), under "
+          "other load an overestimate")
 
 
 if __name__ == "__main__":
