@@ -15,7 +15,6 @@ resumes there), then published to the cache. Two modes (`cnn.finetune`):
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,9 +23,8 @@ import numpy as np
 
 from pipeline.cache import DONE, NETWORK_CODE, StageCache, code_fingerprint, fingerprint
 from pipeline.embeddings import feature_dir, musicnn_cache
-from pipeline.facts import holdout_selection, model_info
 from pipeline.settings import FT_MODEL, finetune_config
-from pipeline.stages import StageResult, over_seeds
+from pipeline.stages import StageResult, over_seeds, score_network
 
 if TYPE_CHECKING:
     from pipeline.data import Data
@@ -114,21 +112,10 @@ def finetune_results(data: Data, s: Settings, cache: StageCache, run_dir: Path, 
 
     def train_one(seed: int, keep: bool):
         model, seconds, reused = train_finetune_model(data, s, cache, run_dir, mode=mode, seed=seed)
-        test_idx = data.test_idx
-        start = time.perf_counter()
-        proba = model.predict_proba(feats, test_idx).astype(np.float32)
-        infer = (time.perf_counter() - start) / max(len(test_idx), 1)
-        proba[~feats.ok[test_idx]] = np.nan
-        val_idx = data.val_idx[feats.ok[data.val_idx]]
-        selection = holdout_selection(model.predict_proba(feats, val_idx), *data.labels(val_idx),
-                                      data.holdout)
-        out = run_dir / "models" / FT_MODEL
-        if keep:
-            if out.exists():
-                shutil.rmtree(out)
-            model.save(out)
-        info = model_info(FT_MODEL, model, seconds, infer, reused, out, selection=selection,
-                          model_input={"extractor": EXTRACTORS[mode], "params": dict(feats.params)})
-        return proba, {**info, **model.facts}, dict(feats.problems)
+        proba, info, problems = score_network(
+            FT_MODEL, model, seconds, reused, data, feats, run_dir, keep=keep,
+            model_input={"extractor": EXTRACTORS[mode], "params": dict(feats.params)},
+        )
+        return proba, {**info, **model.facts}, problems
 
     return over_seeds(s, FT_MODEL, train_one)

@@ -205,21 +205,30 @@ def cnn_results(data: Data, s: Settings, cache: StageCache, run_dir: Path) -> St
 
     def train_one(seed: int, keep: bool):
         model, seconds, reused = train_cnn_model(data, feats, s, cache, run_dir, seed=seed)
-        t = time.perf_counter()
-        proba = model.predict_proba(feats, data.test_idx).astype(np.float32)
-        infer = (time.perf_counter() - t) / max(len(data.test_idx), 1)
-        # A clip without audio has no CNN prediction: NaN; the report leaves it out for every model.
-        proba[~feats.ok[data.test_idx]] = np.nan
-        val_idx = data.val_idx[feats.ok[data.val_idx]]
-        selection = holdout_selection(model.predict_proba(feats, val_idx), *data.labels(val_idx),
-                                      data.holdout)
-        out = run_dir / "models" / "cnn"
-        if keep:
-            if out.exists():
-                shutil.rmtree(out)
-            model.save(out)
-        info = model_info("cnn", model, seconds, infer, reused, out, selection=selection,
-                          model_input={"extractor": "logmel", "params": dict(feats.params)})
-        return proba, info, dict(feats.problems)
+        return score_network("cnn", model, seconds, reused, data, feats, run_dir, keep=keep,
+                             model_input={"extractor": "logmel", "params": dict(feats.params)})
 
     return over_seeds(s, "cnn", train_one)
+
+
+def score_network(name: str, model, seconds: float, reused: bool, data: Data, feats, run_dir: Path, *,
+                  keep: bool, model_input: dict) -> tuple[np.ndarray, dict, dict[str, str]]:
+    """A trained network's test probabilities, run.json facts and data problems (`over_seeds`).
+
+    The test split is predicted (NaN for a clip without input: the report leaves it out for
+    every model) and timed per clip; the hold-out clips score its selection; with `keep` the
+    model is saved into the run as ``models/<name>`` (what `compare.py tag` loads).
+    """
+    start = time.perf_counter()
+    proba = model.predict_proba(feats, data.test_idx).astype(np.float32)
+    infer = (time.perf_counter() - start) / max(len(data.test_idx), 1)
+    proba[~feats.ok[data.test_idx]] = np.nan
+    val_idx = data.val_idx[feats.ok[data.val_idx]]
+    selection = holdout_selection(model.predict_proba(feats, val_idx), *data.labels(val_idx), data.holdout)
+    out = run_dir / "models" / name
+    if keep:
+        if out.exists():
+            shutil.rmtree(out)
+        model.save(out)
+    info = model_info(name, model, seconds, infer, reused, out, selection=selection, model_input=model_input)
+    return proba, info, dict(feats.problems)

@@ -16,15 +16,15 @@ import hear_toy
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import DEMO_CLIPS, cache_with_demo
 
 from features.hear import reduce_frames
 
-# The whole pipeline on a rendered demo set: the slow tier (tests/conftest.py, pyproject.toml).
-pytestmark = pytest.mark.slow
+# The whole pipeline on the rendered demo set: the slow tier (tests/conftest.py marks the tests
+# that use it).
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
-DEMO_CLIPS = 40
 MODELS = ("lr@release", "lr@hear_toy")
 
 
@@ -36,9 +36,10 @@ def _run(args: list[str], work: Path, cache: Path, pythonpath: list[Path]):
 
 
 @pytest.fixture(scope="module")
-def hear_run(tmp_path_factory):
+def hear_run(tmp_path_factory, demo_set):
+    """``compare.py`` on a copy of the session's demo set (its 64 clips), lr on release and hear_toy."""
     work = tmp_path_factory.mktemp("hear_e2e")
-    cache, run = work / "cache", work / "run"
+    cache, run = cache_with_demo(work / "cache", demo_set), work / "run"
     res = _run(["--demo", "--demo-size", str(DEMO_CLIPS), "--models", "lr", "--embeddings",
                 "release,hear:hear_toy", "--jobs", "2", "--out", str(run)], work, cache, [TESTS])
     assert res.returncode == 0, res.stderr[-3000:]
