@@ -41,10 +41,11 @@ def _both(clips, tmp_path, resampler):
 
 def test_generic_path_with_musicnns_resampler_equals_the_builtin_extraction(clips, tmp_path):
     """Equal to 1e-6 in a fresh process (measured: 0.0). The generic path resamples with resampy
-    itself (through librosa), whose float32 output depends on what the process ran before: after
-    tests/test_vggish.py has resampled float64 audio with resampy, the generic embeddings move by
-    up to 2.2e-5 while the built-in ones (`features.resample`) stay bit-identical (measured). So
-    the bound is the golden tests' absolute tolerance (tests/test_musicnn.py)."""
+    itself (through librosa), whose float32 output depends on what the process ran before: once
+    resampy has resampled float64 audio (tests/test_vggish.py does), its float32 output of this
+    clip changes on 90 % of the samples, by up to 6.6e-7, and the generic embeddings by up to
+    2.2e-5, while the built-in ones (`features.resample`) stay bit-identical (measured). So the
+    bound is the golden tests' absolute tolerance (tests/test_musicnn.py)."""
     generic, builtin = _both(clips, tmp_path, "kaiser_best")
     np.testing.assert_allclose(generic, builtin, rtol=0, atol=1e-4)
 
