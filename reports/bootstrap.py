@@ -1,9 +1,9 @@
 """Metrics of every model on the test set and on bootstrap resamples of its artists.
 
-Resampling is by cluster: the test clips are grouped by artist (a clip without an artist is a group
-of its own), and each resample draws ``G`` groups with replacement out of the ``G`` groups (seeded).
-A clip's weight in a resample is how often its group was drawn, so the clips of one artist come and
-go together: their shared errors widen the intervals as they should. Without artists every clip is
+Resampling is by cluster (:mod:`reports.resampling`): the test clips are grouped by artist (a clip
+without an artist is a group of its own), and each resample draws ``G`` groups with replacement out
+of the ``G`` groups (seeded). A clip's weight in a resample is how often its group was drawn, so the
+clips of one artist come and go together: their shared errors widen the intervals as they should. Without artists every clip is
 its own group, which is the plain clip bootstrap (and, for the same seed, the same draws). The
 metrics of all resamples are then computed at once as weighted metrics (:mod:`reports.metrics`).
 Row 0 of every result is the point estimate on the test set itself (all weights 1); rows 1..n_boot
@@ -24,7 +24,6 @@ comparisons are paired.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,92 +32,8 @@ from threadpoolctl import threadpool_limits
 from core.errors import ParameterError
 from core.targets import is_positive
 from reports import metrics, params
+from reports.resampling import resample_weights, resampling_groups
 from reports.seed_spread import SeedScores
-
-
-def resample_indices(n: int, *, n_boot: int, seed: int) -> np.ndarray:
-    """Bootstrap draws of ``n`` clips with replacement.
-
-    Returns
-    -------
-    np.ndarray [shape=(n_boot, n)], int64
-    """
-    if n < 1 or n_boot < 1:
-        raise ParameterError(f"need n >= 1 clips and n_boot >= 1; given n={n}, n_boot={n_boot}")
-    return np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
-
-
-def counts_from_indices(idx: np.ndarray, n: int) -> np.ndarray:
-    """How often each of ``n`` clips occurs in each row of ``idx``.
-
-    Parameters
-    ----------
-    idx : np.ndarray [shape=(B, r)], int, values in [0, n)
-    n : int
-
-    Returns
-    -------
-    np.ndarray [shape=(B, n)], float32 (exact integers)
-    """
-    out = np.empty((idx.shape[0], n), dtype=np.float32)
-    for start in range(0, idx.shape[0], params.BOOT_CHUNK_ROWS):
-        chunk = idx[start:start + params.BOOT_CHUNK_ROWS]
-        flat = (chunk + n * np.arange(chunk.shape[0])[:, None]).ravel()
-        out[start:start + chunk.shape[0]] = np.bincount(flat, minlength=chunk.shape[0] * n).reshape(-1, n)
-    return out
-
-
-def resampling_groups(artist_id: np.ndarray | None, n: int) -> np.ndarray:
-    """The group of each clip, numbered 0..G-1 in order of first appearance.
-
-    Parameters
-    ----------
-    artist_id : np.ndarray [shape=(n,)], int, or None
-        Artist of each clip; a negative id (-1: unknown) makes that clip a group of its own.
-        None: every clip is its own group (the clip bootstrap).
-    n : int -- number of clips
-
-    Returns
-    -------
-    np.ndarray [shape=(n,)], int64 -- ``groups.max() + 1`` is the number of groups
-
-    Examples
-    --------
-    >>> resampling_groups(np.array([7, 3, 7, -1, -1]), 5)
-    array([0, 1, 0, 2, 3])
-    """
-    if artist_id is None:
-        return np.arange(n, dtype=np.int64)
-    artist_id = np.asarray(artist_id)
-    if artist_id.shape != (n,):
-        raise ParameterError(f"artist_id must have shape ({n},), one per test clip; given {artist_id.shape}")
-    labels = np.where(artist_id >= 0, artist_id, -1 - np.arange(n))  # unknown: a group of its own
-    _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
-    rank = np.empty(first.size, dtype=np.int64)
-    rank[np.argsort(first, kind="mergesort")] = np.arange(first.size)
-    return rank[inverse.ravel()]
-
-
-def resample_weights(groups: np.ndarray, *, n_boot: int, seed: int) -> np.ndarray:
-    """Row of ones (the test set) stacked over ``n_boot`` rows of cluster-bootstrap weights.
-
-    Each resample draws ``G`` of the ``G`` groups with replacement; a clip's weight is how often its
-    group was drawn.
-
-    Parameters
-    ----------
-    groups : np.ndarray [shape=(n,)], int -- group of each clip, 0..G-1 (:func:`resampling_groups`)
-    n_boot : int >= 1
-    seed : int
-
-    Returns
-    -------
-    np.ndarray [shape=(n_boot + 1, n)], float32
-    """
-    groups = np.asarray(groups, dtype=np.int64)
-    n_groups = int(groups.max()) + 1 if groups.size else 0
-    counts = counts_from_indices(resample_indices(n_groups, n_boot=n_boot, seed=seed), n_groups)
-    return np.vstack([np.ones((1, groups.size), dtype=np.float32), counts[:, groups]])
 
 
 @dataclass
@@ -440,25 +355,3 @@ def evaluate(
         n_without_artist=0 if artists_kept is None else int((artists_kept < 0).sum()),
         seeds=seeds,
     )
-
-
-def percentile_interval(
-    replicates: np.ndarray, *, level: float = params.CI_LEVEL
-) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile interval over the finite replicates (axis 0); NaN where fewer than 2 are finite.
-
-    Parameters
-    ----------
-    replicates : np.ndarray [shape=(B, ...)] -- NaN marks a dropped resample
-    level : float in (0, 1)
-
-    Returns
-    -------
-    (low, high) : two np.ndarray [shape=(...)]
-    """
-    tail = (1 - level) / 2 * 100
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices give NaN, as wanted
-        low, high = np.nanpercentile(replicates, [tail, 100 - tail], axis=0)
-    enough = np.isfinite(replicates).sum(axis=0) >= 2
-    return np.where(enough, low, np.nan), np.where(enough, high, np.nan)

@@ -32,7 +32,8 @@ from scipy.stats import norm
 
 from core.errors import ParameterError
 from reports import params
-from reports.bootstrap import Evaluation, percentile_interval
+from reports.bootstrap import Evaluation
+from reports.resampling import percentile_interval
 from reports.seed_spread import seed_sd
 
 COLUMNS = (

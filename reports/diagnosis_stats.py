@@ -14,6 +14,7 @@ from scipy.stats import fisher_exact
 
 from reports import diagnosis_rules as rules
 from reports import metrics
+from reports.resampling import counts_from_indices, resample_indices
 
 
 def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -41,12 +42,13 @@ def resample_weights(groups: np.ndarray, *, n_boot: int, seed: int) -> np.ndarra
     """
     groups = np.asarray(groups)
     n = len(groups)
+    if n == 0:
+        return np.ones((n_boot + 1, 0))
     own = np.where(groups < 0, -1 - np.arange(n), groups)  # unknown artist: a group per clip
-    _, index = np.unique(own, return_inverse=True)
-    n_groups = int(index.max()) + 1 if n else 0
-    draws = np.random.default_rng(seed).integers(0, max(n_groups, 1), size=(n_boot, n_groups))
-    counts = np.stack([np.bincount(row, minlength=n_groups) for row in draws]) if n_groups else np.zeros((n_boot, 0))
-    return np.vstack([np.ones((1, n)), counts[:, index].astype(np.float64)])
+    _, index = np.unique(own, return_inverse=True)  # groups numbered in sorted order
+    n_groups = int(index.max()) + 1
+    counts = counts_from_indices(resample_indices(n_groups, n_boot=n_boot, seed=seed), n_groups)
+    return np.vstack([np.ones((1, n)), counts[:, index.ravel()].astype(np.float64)])
 
 
 def interval(replicates: np.ndarray, level: float = rules.CI_LEVEL) -> tuple[float, float]:

@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 
 from reports import params
-from reports.bootstrap import Evaluation, percentile_interval
+from reports.bootstrap import Evaluation
 from reports.compare_models import CORRECTION, SEED_RULE
+from reports.resampling import percentile_interval
 
 COLUMNS = ("model", "instrument", "metric", "value", "ci_low", "ci_high")
 

@@ -10,8 +10,8 @@ from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 
 from core.errors import ParameterError
 from reports import compare_models, evaluate, holm, metrics_table
-from reports.bootstrap import counts_from_indices, percentile_interval, resample_indices
 from reports.compare_models import bootstrap_p_value
+from reports.resampling import counts_from_indices, percentile_interval, resample_indices
 
 
 def test_counts_from_indices_match_bincount():

@@ -11,7 +11,7 @@ from sklearn.metrics import roc_auc_score
 
 from core.errors import ParameterError
 from reports import evaluate
-from reports.bootstrap import (
+from reports.resampling import (
     percentile_interval,
     resample_indices,
     resample_weights,

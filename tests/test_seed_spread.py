@@ -23,7 +23,7 @@ from reports import (
     read_predictions,
     write_predictions,
 )
-from reports.bootstrap import percentile_interval
+from reports.resampling import percentile_interval
 
 CLASSES = ("s", "t", "u", "v")
 #: Few instruments keep the report builds (one plot per instrument) quick.
