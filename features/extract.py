@@ -128,6 +128,7 @@ class FeatureCache:
         manifest = read_manifest(folder)
         keys = np.asarray(manifest["keys"], dtype=str)
         problems = dict(manifest["problems"])
+        audio = audio_identity(manifest)
         return cls(
             data=open_rows(folder, manifest),
             keys=keys,
@@ -135,8 +136,8 @@ class FeatureCache:
             problems=problems,
             params=manifest["params"],
             path=folder,
-            identity=feature_identity(manifest["extractor"], manifest["params"], audio_identity(manifest)),
-            audio_identity=audio_identity(manifest),
+            identity=feature_identity(manifest["extractor"], manifest["params"], audio),
+            audio_identity=audio,
         )
 
 

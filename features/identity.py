@@ -21,6 +21,7 @@ def feature_identity(extractor: str, params: dict, audio_identity: str) -> str:
     blob = json.dumps([extractor, params, audio_identity], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
+
 def relative_name(path: Path, root: str | Path | None) -> str:
     """`path` relative to `root` (POSIX separators), or as given where it is not inside it."""
     if root is not None:
